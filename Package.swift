@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The kernels need an ISA flag: without it Swift lowers SIMD FMA to libm calls (see
+// docs/ARCHITECTURE.md). GRAFT_MARCH overrides the default (e.g. x86-64-v3 for AVX2-only hosts).
+let march = Context.environment["GRAFT_MARCH"] ?? "native"
+#if arch(x86_64)
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
+#else
+let fastMath: [SwiftSetting] = []
+#endif
+
+let package = Package(
+    name: "Graft",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "graft", targets: ["graft"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "TensorKit", exclude: ["gen_microkernel.py"], swiftSettings: fastMath),
+        .target(name: "GGUF", swiftSettings: fastMath),
+        .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        .target(name: "LlamaModel", dependencies: ["TensorKit", "GGUF", "Tokenizer"], swiftSettings: fastMath),
+        .target(name: "Hub", dependencies: ["CZlib", "GGUF", .product(name: "Crypto", package: "swift-crypto")]),
+        .executableTarget(name: "graft", dependencies: [
+            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "Hub",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fastMath),
+        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"], swiftSettings: fastMath),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF"]),
+        .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "TensorKit", "GGUF", "Tokenizer"],
+                    swiftSettings: fastMath),
+        .testTarget(name: "HubTests", dependencies: ["Hub", "CZlib"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,60 @@
+/// Dense layers over `PanelMatrix` weights: out = x · Wᵀ, for one or several weights that read
+/// the same input (e.g. the query, key and value projections), in one parallel pass.
+public enum Linear {
+    /// Below this many input rows, a matrix-vector pass per row beats packing for the GEMM.
+    public static var gemmMinRows = 2
+
+    public struct Output {
+        public var weight: PanelMatrix
+        public var out: UnsafeMutablePointer<Float>
+        /// Row stride of `out`.
+        public var ldo: Int
+        public init(_ weight: PanelMatrix, _ out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
+            self.weight = weight; self.out = out; self.ldo = ldo ?? weight.rows
+        }
+    }
+
+    /// For each output: out[m x rows] = x[m x cols] · Wᵀ (x has row stride `ldx`).
+    public static func project(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, into outputs: [Output],
+                               pool: ThreadPool = .shared) {
+        guard m > 0, let k = outputs.first?.weight.cols else { return }
+        for o in outputs { precondition(o.weight.cols == k, "all weights must share the input width") }
+        if m < gemmMinRows {
+            matvec(x, rows: m, ldx: ldx, k: k, outputs: outputs, pool: pool)
+            return
+        }
+        let aPacked = pool.scratch(worker: 0, slot: 0, count: Gemm.packedASize(m: m, k: k))
+        Gemm.packA(x, lda: ldx, m: m, k: k, into: aPacked)
+        let targets = outputs.map { o in
+            Gemm.Target(n: o.weight.rows, c: o.out, ldc: o.ldo) { p, scratch in o.weight.packedPanel(p, scratch: scratch) }
+        }
+        Gemm.run(aPacked: aPacked, m: m, k: k, targets: targets, accumulate: false, pool: pool)
+    }
+
+    static func matvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, k: Int, outputs: [Output], pool: ThreadPool) {
+        let blocks = (k + 31) / 32
+        let sums = pool.scratch(worker: 0, slot: 3, count: m * blocks)
+        for r in 0..<m {
+            for b in 0..<blocks {
+                var s: Float = 0
+                for e in b * 32..<min(k, b * 32 + 32) { s += x[r * ldx + e] }
+                sums[r * blocks + b] = s
+            }
+        }
+        var first: [Int] = []
+        var panels = 0
+        for o in outputs { first.append(panels); panels += o.weight.panelCount }
+        pool.parallelFor(panels) { item, worker in
+            var oi = 0
+            while oi + 1 < outputs.count && first[oi + 1] <= item { oi += 1 }
+            let o = outputs[oi], p = item - first[oi]
+            let n0 = p * PanelMatrix.width, cols = min(PanelMatrix.width, o.weight.rows - n0)
+            let tmp = pool.scratch(worker: worker, slot: 4, count: PanelMatrix.width)
+            for r in 0..<m {
+                o.weight.panelDot(p, x: x + r * ldx, blockSums: sums + r * blocks, out: tmp)
+                let dst = o.out + r * o.ldo + n0
+                for j in 0..<cols { dst[j] = tmp[j] }
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// Row-wise operations. Glossary: T = rows (tokens), dim = row length. All row-major.
+
+public enum RMSNorm {
+    /// out[t] = input[t] / sqrt(mean(input[t]²) + eps) * weight, for T rows of `dim`.
+    /// `out` may alias `input`.
+    public static func forward(out: UnsafeMutablePointer<Float>, input: UnsafePointer<Float>,
+                               weight: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float) {
+        for t in 0..<rows {
+            let x = input + t * dim, y = out + t * dim
+            let ss = sumOfSquares(x, dim)
+            let rstd = 1 / (ss / Float(dim) + eps).squareRoot()
+            for i in 0..<dim { y[i] = (x[i] * rstd) * weight[i] }
+        }
+    }
+
+    static func sumOfSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= n {
+            let v = load16(x + i)
+            acc = acc.addingProduct(v, v)
+            i += 16
+        }
+        var s = acc.sum()
+        while i < n { s += x[i] * x[i]; i += 1 }
+        return s
+    }
+}
+
+/// Rotary position embedding on adjacent pairs (x[2i], x[2i+1]), the layout GGUF stores Llama
+/// query/key weights in. Angles are computed in Float like the reference implementation.
+public final class RoPETable: @unchecked Sendable {
+    public let headDim: Int
+    public let base: Float
+    private var cosTable: [Float] = []
+    private var sinTable: [Float] = []
+    private let invFreq: [Float]
+    public private(set) var positions = 0
+
+    public init(headDim: Int, base: Float) {
+        self.headDim = headDim
+        self.base = base
+        invFreq = (0..<headDim / 2).map { i in 1 / powf(base, Float(2 * i) / Float(headDim)) }
+    }
+
+    /// Makes sure positions `0..<count` are tabulated.
+    public func reserve(_ count: Int) {
+        guard count > positions else { return }
+        let target = max(count, positions * 2, 256)
+        let half = headDim / 2
+        for p in positions..<target {
+            for i in 0..<half {
+                let angle = Float(p) * invFreq[i]
+                cosTable.append(Float(cos(Double(angle))))
+                sinTable.append(Float(sin(Double(angle))))
+            }
+        }
+        positions = target
+    }
+
+    /// Rotates `heads` heads of `headDim` in each of T rows (row stride `ld`); row t is at
+    /// position `startPosition + t`.
+    public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, ld: Int, heads: Int, startPosition: Int) {
+        reserve(startPosition + rows)
+        let half = headDim / 2
+        cosTable.withUnsafeBufferPointer { cosT in
+            sinTable.withUnsafeBufferPointer { sinT in
+                for t in 0..<rows {
+                    let c = cosT.baseAddress! + (startPosition + t) * half
+                    let s = sinT.baseAddress! + (startPosition + t) * half
+                    for h in 0..<heads {
+                        let v = x + t * ld + h * headDim
+                        for i in 0..<half {
+                            let x0 = v[2 * i], x1 = v[2 * i + 1]
+                            v[2 * i] = x0 * c[i] - x1 * s[i]
+                            v[2 * i + 1] = x0 * s[i] + x1 * c[i]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+public enum Activation {
+    /// gate[i] = silu(gate[i]) * up[i] (SwiGLU), for `count` elements.
+    public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let g = load16(gate + i)
+            let silu = g / (1 + FastMath.exp(-g))
+            store16(silu * load16(up + i), gate + i)
+            i += 16
+        }
+        while i < count {
+            let g = gate[i]
+            gate[i] = g / (1 + expf(-g)) * up[i]
+            i += 1
+        }
+    }
+}
+
+public enum Softmax {
+    /// In-place softmax of `n` values; returns nothing, leaves probabilities.
+    public static func inPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+        var m = -Float.infinity
+        for i in 0..<n { m = max(m, x[i]) }
+        var sum: Float = 0
+        var i = 0
+        let mv = SIMD16<Float>(repeating: m)
+        var acc = SIMD16<Float>()
+        while i + 16 <= n {
+            let e = FastMath.exp(load16(x + i) - mv)
+            store16(e, x + i)
+            acc += e
+            i += 16
+        }
+        sum = acc.sum()
+        while i < n { x[i] = expf(x[i] - m); sum += x[i]; i += 1 }
+        let inv = 1 / sum
+        for j in 0..<n { x[j] *= inv }
+    }
+}
+
+public enum FastMath {
+    /// e^x for 16 lanes: range reduction x = n·ln2 + r, |r| <= ln2/2, a degree-7 Taylor
+    /// polynomial for e^r (relative error < 1e-7 on the interval), then scaling by 2^n.
+    @inline(__always)
+    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
+        let clamped = x.clamped(lowerBound: SIMD16(repeating: -87.3), upperBound: SIMD16(repeating: 88.3))
+        let magic = SIMD16<Float>(repeating: 12582912)  // 1.5 * 2^23: adding it rounds to an integer
+        let t = clamped * SIMD16(repeating: 1.44269504088896341) + magic
+        let n = t - magic
+        var r = clamped - n * SIMD16(repeating: 0.693145751953125)
+        r = r - n * SIMD16(repeating: 1.428606765330187045e-06)
+        var p = SIMD16<Float>(repeating: 1.0 / 5040)
+        p = p * r + SIMD16(repeating: 1.0 / 720)
+        p = p * r + SIMD16(repeating: 1.0 / 120)
+        p = p * r + SIMD16(repeating: 1.0 / 24)
+        p = p * r + SIMD16(repeating: 1.0 / 6)
+        p = p * r + SIMD16(repeating: 0.5)
+        p = p * r + SIMD16(repeating: 1)
+        p = p * r + SIMD16(repeating: 1)
+        let ti = unsafeBitCast(t, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
+        let scale = unsafeBitCast((ti &+ 127) &<< 23, to: SIMD16<Float>.self)
+        return p * scale
+    }
+}

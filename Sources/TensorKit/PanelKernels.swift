@@ -1,0 +1,134 @@
+// Decoding and matrix-vector kernels over PanelMatrix panels. See PanelMatrix for the layout.
+
+@inline(__always) func widenU8(_ q: SIMD16<UInt8>) -> SIMD16<Float> {
+    // An element loop, not SIMD16<Float>(q): the conversion initializers are not inlined,
+    // while this loop becomes vpmovzxbd + vcvtdq2ps.
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(q[i]) }
+    return r
+}
+
+@inline(__always) func widenI8(_ q: SIMD16<Int8>) -> SIMD16<Float> {
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(q[i]) }
+    return r
+}
+
+@inline(__always) func loadHalf16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+    let h = p.loadUnaligned(as: SIMD16<UInt16>.self)
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(Float16(bitPattern: h[i])) }
+    return r
+}
+
+@inline(__always) func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+    p.loadUnaligned(as: SIMD16<Float>.self)
+}
+
+@inline(__always) func store16(_ v: SIMD16<Float>, _ p: UnsafeMutableRawPointer) {
+    p.storeBytes(of: v, as: SIMD16<Float>.self)
+}
+
+extension PanelMatrix {
+    /// Panel `p` as packed GEMM operand: `cols` x 64 floats, column k's 64 rows together.
+    /// Returns the stored data for `.f32` and otherwise decodes into `scratch`.
+    func packedPanel(_ p: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let base = UnsafeRawPointer(panel(p))
+        switch format {
+        case .f32:
+            return base.assumingMemoryBound(to: Float.self)
+        case .q4_1:
+            let dst = UnsafeMutableRawPointer(scratch)
+            for b in 0..<cols / 32 {
+                let blk = base + b * 1280
+                let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
+                let m0 = loadHalf16(blk + 128), m1 = loadHalf16(blk + 160), m2 = loadHalf16(blk + 192), m3 = loadHalf16(blk + 224)
+                var nib = blk + 256
+                var out = dst + b * 32 * 256
+                for _ in 0..<32 {
+                    let lo = nib.loadUnaligned(as: SIMD16<UInt8>.self)
+                    let hi = nib.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+                    store16(m0.addingProduct(d0, widenU8(lo & 0x0F)), out)
+                    store16(m1.addingProduct(d1, widenU8(hi & 0x0F)), out + 64)
+                    store16(m2.addingProduct(d2, widenU8(lo &>> 4)), out + 128)
+                    store16(m3.addingProduct(d3, widenU8(hi &>> 4)), out + 192)
+                    nib += 32; out += 256
+                }
+            }
+            return UnsafePointer(scratch)
+        case .q8_0:
+            let dst = UnsafeMutableRawPointer(scratch)
+            for b in 0..<cols / 32 {
+                let blk = base + b * 2176
+                let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
+                var q = blk + 128
+                var out = dst + b * 32 * 256
+                for _ in 0..<32 {
+                    store16(d0 * widenI8(q.loadUnaligned(as: SIMD16<Int8>.self)), out)
+                    store16(d1 * widenI8(q.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)), out + 64)
+                    store16(d2 * widenI8(q.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)), out + 128)
+                    store16(d3 * widenI8(q.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)), out + 192)
+                    q += 64; out += 256
+                }
+            }
+            return UnsafePointer(scratch)
+        }
+    }
+
+    /// out[0..<64] = panel p · x, the 64 rows' dot products with x (`cols` floats).
+    /// `blockSums[b]` = sum of x[32b ..< 32b+32] (used by `.q4_1`'s minimums).
+    func panelDot(_ p: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>,
+                  out: UnsafeMutablePointer<Float>) {
+        let base = UnsafeRawPointer(panel(p))
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        switch format {
+        case .f32:
+            var w = base
+            for k in 0..<cols {
+                let xk = SIMD16<Float>(repeating: x[k])
+                a0 = a0.addingProduct(load16(w), xk); a1 = a1.addingProduct(load16(w + 64), xk)
+                a2 = a2.addingProduct(load16(w + 128), xk); a3 = a3.addingProduct(load16(w + 192), xk)
+                w += 256
+            }
+        case .q4_1:
+            for b in 0..<cols / 32 {
+                let blk = base + b * 1280
+                var t0 = SIMD16<Float>(), t1 = SIMD16<Float>(), t2 = SIMD16<Float>(), t3 = SIMD16<Float>()
+                var nib = blk + 256
+                let xb = x + b * 32
+                for e in 0..<32 {
+                    let xk = SIMD16<Float>(repeating: xb[e])
+                    let lo = nib.loadUnaligned(as: SIMD16<UInt8>.self)
+                    let hi = nib.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+                    t0 = t0.addingProduct(widenU8(lo & 0x0F), xk); t1 = t1.addingProduct(widenU8(hi & 0x0F), xk)
+                    t2 = t2.addingProduct(widenU8(lo &>> 4), xk); t3 = t3.addingProduct(widenU8(hi &>> 4), xk)
+                    nib += 32
+                }
+                let s = SIMD16<Float>(repeating: blockSums[b])
+                a0 = a0.addingProduct(loadHalf16(blk), t0).addingProduct(loadHalf16(blk + 128), s)
+                a1 = a1.addingProduct(loadHalf16(blk + 32), t1).addingProduct(loadHalf16(blk + 160), s)
+                a2 = a2.addingProduct(loadHalf16(blk + 64), t2).addingProduct(loadHalf16(blk + 192), s)
+                a3 = a3.addingProduct(loadHalf16(blk + 96), t3).addingProduct(loadHalf16(blk + 224), s)
+            }
+        case .q8_0:
+            for b in 0..<cols / 32 {
+                let blk = base + b * 2176
+                var t0 = SIMD16<Float>(), t1 = SIMD16<Float>(), t2 = SIMD16<Float>(), t3 = SIMD16<Float>()
+                var q = blk + 128
+                let xb = x + b * 32
+                for e in 0..<32 {
+                    let xk = SIMD16<Float>(repeating: xb[e])
+                    t0 = t0.addingProduct(widenI8(q.loadUnaligned(as: SIMD16<Int8>.self)), xk)
+                    t1 = t1.addingProduct(widenI8(q.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)), xk)
+                    t2 = t2.addingProduct(widenI8(q.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)), xk)
+                    t3 = t3.addingProduct(widenI8(q.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)), xk)
+                    q += 64
+                }
+                a0 = a0.addingProduct(loadHalf16(blk), t0); a1 = a1.addingProduct(loadHalf16(blk + 32), t1)
+                a2 = a2.addingProduct(loadHalf16(blk + 64), t2); a3 = a3.addingProduct(loadHalf16(blk + 96), t3)
+            }
+        }
+        let o = UnsafeMutableRawPointer(out)
+        store16(a0, o); store16(a1, o + 64); store16(a2, o + 128); store16(a3, o + 192)
+    }
+}
