@@ -56,7 +56,12 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Runs `tokens` (positions cache.count ..< cache.count + T) through the model, appends their
     /// keys and values to `cache`, and returns logits [rows x vocab] for the requested rows.
+    /// Calls from several threads take turns.
     public func forward(_ tokens: [Int], cache: KVCache, logits: LogitRows = .last(1)) throws -> [Float] {
+        try pool.exclusive { try forwardExclusive(tokens, cache: cache, logits: logits) }
+    }
+
+    private func forwardExclusive(_ tokens: [Int], cache: KVCache, logits: LogitRows) throws -> [Float] {
         let T = tokens.count
         guard T > 0 else { throw ModelError.emptyInput }
         for t in tokens where t < 0 || t >= config.vocabularySize {

@@ -17,6 +17,11 @@ public enum Linear {
     /// For each output: out[m x rows] = x[m x cols] · Wᵀ (x has row stride `ldx`).
     public static func project(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, into outputs: [Output],
                                pool: ThreadPool = .shared) {
+        pool.exclusive { projectExclusive(x, rows: m, ldx: ldx, into: outputs, pool: pool) }
+    }
+
+    private static func projectExclusive(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, into outputs: [Output],
+                                         pool: ThreadPool) {
         guard m > 0, let k = outputs.first?.weight.cols else { return }
         for o in outputs { precondition(o.weight.cols == k, "all weights must share the input width") }
         if m < gemmMinRows {

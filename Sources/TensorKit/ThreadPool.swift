@@ -17,27 +17,38 @@ public final class ThreadPool: @unchecked Sendable {
 
     public let threadCount: Int
 
-    private let generation = Atomic<Int>(0)
-    private let nextItem = Atomic<Int>(0)
-    private let unfinished = Atomic<Int>(0)
+    /// The current job in one word: generation (bits 44...63), item count (22...43) and next
+    /// unclaimed item (0...21). Claiming is a compare-and-swap of the whole word, so a worker
+    /// that wakes late can only claim items of the job that is current; it reads the job's
+    /// closure after claiming, and the caller cannot finish (and replace the closure) while a
+    /// claimed item is unfinished.
+    private let state = Atomic<UInt64>(0)
+    private static let itemBits: UInt64 = 22
+    private static let itemMask: UInt64 = (1 << itemBits) - 1
+    private let completed = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    private var itemCount = 0
     private var job: ((Int, Int) -> Void)?
     private var stopping = false
     private var mutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var threads: [pthread_t] = []
-    private var busy = false
+    /// Serializes callers (recursive, so `exclusive` can wrap several jobs).
+    private var callerLock = pthread_mutex_t()
     /// Per-worker scratch buffers, grown on demand and reused across calls.
     private let scratch: [WorkerScratch]
 
     /// Iterations a worker spins (checking for new work) before it sleeps.
-    private let spinLimit = 200_000
+    private let spinLimit = 100_000
 
     public init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
         scratch = (0..<self.threadCount).map { _ in WorkerScratch() }
         pthread_mutex_init(&mutex, nil)
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+        pthread_mutex_init(&callerLock, &attributes)
+        pthread_mutexattr_destroy(&attributes)
         pthread_cond_init(&wake, nil)
         for worker in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(pool: self, index: worker))
@@ -55,7 +66,7 @@ public final class ThreadPool: @unchecked Sendable {
     deinit {
         pthread_mutex_lock(&mutex)
         stopping = true
-        generation.add(1, ordering: .releasing)
+        state.add(1 << (2 * Self.itemBits), ordering: .sequentiallyConsistent)
         pthread_cond_broadcast(&wake)
         pthread_mutex_unlock(&mutex)
         for t in threads { pthread_join(t, nil) }
@@ -63,64 +74,94 @@ public final class ThreadPool: @unchecked Sendable {
 
     /// Runs `body(item, worker)` for every item in `0..<count`, spread over the workers;
     /// returns when all are done. `worker` is in `0..<threadCount` and identifies the thread,
-    /// for indexing per-thread scratch. Calls must not nest.
+    /// for indexing per-thread scratch. Concurrent callers take turns; a call from inside
+    /// `body` would deadlock.
+    ///
+    /// The caller waits only for items that were claimed, never for a worker to wake up: on a
+    /// loaded machine a descheduled worker costs nothing but its share of the items.
     public func parallelFor(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
         if count <= 0 { return }
         if count == 1 || threadCount == 1 {
             for i in 0..<count { body(i, 0) }
             return
         }
-        precondition(!busy, "ThreadPool.parallelFor does not nest")
-        busy = true
+        precondition(UInt64(count) <= Self.itemMask, "too many items for one parallelFor")
+        pthread_mutex_lock(&callerLock)
+        defer { pthread_mutex_unlock(&callerLock) }
         withoutActuallyEscaping(body) { body in
             job = body
-            itemCount = count
-            nextItem.store(0, ordering: .relaxed)
-            unfinished.store(threadCount - 1, ordering: .relaxed)
+            completed.store(0, ordering: .relaxed)
+            let generation = (state.load(ordering: .relaxed) >> (2 * Self.itemBits)) &+ 1
             // Sequentially consistent with the sleeper's increment-then-check, so either this
             // sees the sleeper or the sleeper sees the new generation.
-            generation.add(1, ordering: .sequentiallyConsistent)
+            state.store(generation << (2 * Self.itemBits) | UInt64(count) << Self.itemBits,
+                        ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(&mutex)
                 pthread_cond_broadcast(&wake)
                 pthread_mutex_unlock(&mutex)
             }
-            runItems(worker: 0)
-            while unfinished.load(ordering: .acquiring) > 0 {}
+            while let i = claim(generation: generation) {
+                body(i, 0)
+                completed.add(1, ordering: .releasing)
+            }
+            while completed.load(ordering: .acquiring) < count {}
             job = nil
         }
-        busy = false
     }
 
-    private func runItems(worker: Int) {
-        guard let job else { return }
+    /// Runs `body` while no other thread can use the pool, e.g. to keep worker 0's scratch
+    /// buffers across several `parallelFor` calls. Calls may nest on one thread.
+    public func exclusive<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(&callerLock)
+        defer { pthread_mutex_unlock(&callerLock) }
+        return try body()
+    }
+
+    /// Claims the next item of job `generation`, or returns nil when it has none left (or a
+    /// newer job has started).
+    @inline(__always)
+    private func claim(generation: UInt64) -> Int? {
+        var word = state.load(ordering: .acquiring)
         while true {
-            let i = nextItem.add(1, ordering: .relaxed).oldValue
-            if i >= itemCount { break }
-            job(i, worker)
+            guard word >> (2 * Self.itemBits) == generation & ((1 << 20) - 1) else { return nil }
+            let next = word & Self.itemMask, count = (word >> Self.itemBits) & Self.itemMask
+            if next >= count { return nil }
+            let (exchanged, current) = state.compareExchange(expected: word, desired: word + 1,
+                                                              ordering: .acquiringAndReleasing)
+            if exchanged { return Int(next) }
+            word = current
         }
     }
 
     private func workerLoop(_ index: Int) {
-        var seen = 0
+        var seen: UInt64 = 0
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while state.load(ordering: .acquiring) >> (2 * Self.itemBits) == seen {
                 spins += 1
                 if spins >= spinLimit {
                     pthread_mutex_lock(&mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    while generation.load(ordering: .sequentiallyConsistent) == seen {
+                    while state.load(ordering: .sequentiallyConsistent) >> (2 * Self.itemBits) == seen {
                         pthread_cond_wait(&wake, &mutex)
                     }
-                    sleepers.subtract(1, ordering: .releasing)
+                    sleepers.subtract(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_unlock(&mutex)
+                    spins = 0
                 }
             }
-            seen = generation.load(ordering: .acquiring)
             if stopping { return }
-            runItems(worker: index)
-            unfinished.subtract(1, ordering: .releasing)
+            seen = state.load(ordering: .acquiring) >> (2 * Self.itemBits)
+            while let i = claim(generation: seen) {
+                // The closure reference must be gone before the item counts as completed:
+                // the caller then ends the closure's lifetime.
+                do {
+                    let job = self.job!
+                    job(i, index)
+                }
+                completed.add(1, ordering: .releasing)
+            }
         }
     }
 
