@@ -54,69 +54,125 @@ public final class LlamaModel: @unchecked Sendable {
         case all
     }
 
+    /// One sequence's part of a batch: its new tokens, its cache and its adapters.
+    public struct Segment {
+        public var tokens: [Int]
+        public var cache: KVCache
+        public var adapters: AdapterMix
+        public var logits: LogitRows
+
+        public init(tokens: [Int], cache: KVCache, adapters: AdapterMix = .none, logits: LogitRows = .last(1)) {
+            self.tokens = tokens; self.cache = cache; self.adapters = adapters; self.logits = logits
+        }
+    }
+
     /// Runs `tokens` (positions cache.count ..< cache.count + T) through the model, appends their
     /// keys and values to `cache`, and returns logits [rows x vocab] for the requested rows.
     /// Calls from several threads take turns.
-    public func forward(_ tokens: [Int], cache: KVCache, logits: LogitRows = .last(1)) throws -> [Float] {
-        try pool.exclusive { try forwardExclusive(tokens, cache: cache, logits: logits) }
+    public func forward(_ tokens: [Int], cache: KVCache, logits: LogitRows = .last(1),
+                        adapters: AdapterMix = .none) throws -> [Float] {
+        try forward([Segment(tokens: tokens, cache: cache, adapters: adapters, logits: logits)])[0]
     }
 
-    private func forwardExclusive(_ tokens: [Int], cache: KVCache, logits: LogitRows) throws -> [Float] {
-        let T = tokens.count
-        guard T > 0 else { throw ModelError.emptyInput }
-        for t in tokens where t < 0 || t >= config.vocabularySize {
-            throw ModelError.badToken(t, vocabularySize: config.vocabularySize)
-        }
-        try cache.reserve(T)
+    /// Runs several sequences as one batch: the frozen projections see all rows at once, while
+    /// each row gets its own sequence's LoRA update and attends over its own cache. Returns
+    /// each segment's logits.
+    public func forward(_ segments: [Segment]) throws -> [[Float]] {
+        try pool.exclusive { try forwardExclusive(segments) }
+    }
+
+    private func forwardExclusive(_ segments: [Segment]) throws -> [[Float]] {
         let c = config
-        let ws = Workspace(rows: T, config: c)
+        var starts: [Int] = []  // first row of each segment
+        var T = 0
+        for (i, seg) in segments.enumerated() {
+            guard !seg.tokens.isEmpty else { throw ModelError.emptyInput }
+            for t in seg.tokens where t < 0 || t >= c.vocabularySize {
+                throw ModelError.badToken(t, vocabularySize: c.vocabularySize)
+            }
+            for other in segments[..<i] where other.cache === seg.cache {
+                throw ModelError.invalidConfig("one cache appears twice in a batch")
+            }
+            starts.append(T)
+            T += seg.tokens.count
+        }
+        guard T > 0 else { throw ModelError.emptyInput }
+        for seg in segments { try seg.cache.reserve(seg.tokens.count) }
+
+        let maxRank = segments.map(\.adapters.maxRank).max() ?? 0
+        let ws = Workspace(rows: T, config: c,
+                           loraScratch: maxRank == 0 ? 0 : AdapterMix.scratchSize(rows: T, config: c, maxRank: maxRank))
         defer { ws.release() }
         let x = ws.x, xn = ws.xn
-        for (t, id) in tokens.enumerated() { weights.tokenEmbedding.decodeRow(id, into: x + t * c.dim) }
+        for (s, seg) in segments.enumerated() {
+            for (t, id) in seg.tokens.enumerated() { weights.tokenEmbedding.decodeRow(id, into: x + (starts[s] + t) * c.dim) }
+        }
 
-        let start = cache.count
+        /// Adds each segment's LoRA update of `projection` to its rows of `y`.
+        func lora(_ layer: Int, _ projection: Projection, x: UnsafePointer<Float>, ldx: Int,
+                  y: UnsafeMutablePointer<Float>, ldy: Int) {
+            let slot = PreparedAdapter.index(LoRATarget(layer: layer, projection: projection), c)
+            for (s, seg) in segments.enumerated() where !seg.adapters.isEmpty {
+                seg.adapters.apply(slot: slot, x: x + starts[s] * ldx, ldx: ldx, rows: seg.tokens.count,
+                                   y: y + starts[s] * ldy, ldy: ldy, scratch: ws.lora)
+            }
+        }
+
         let shape = Attention.Shape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         for (l, layer) in weights.layers.enumerated() {
-            let keys = cache.keys(l), values = cache.values(l)
             layer.attentionNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
             Linear.project(xn, rows: T, ldx: c.dim, into: [
-                .init(layer.query, ws.q),
-                .init(layer.key, keys + start * c.kvDim),
-                .init(layer.value, values + start * c.kvDim),
+                .init(layer.query, ws.q), .init(layer.key, ws.k), .init(layer.value, ws.v),
             ], pool: pool)
-            rope.apply(ws.q, rows: T, ld: c.dim, heads: c.heads, startPosition: start)
-            rope.apply(keys + start * c.kvDim, rows: T, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
-            Attention.forward(out: ws.attention, ldo: c.dim, q: ws.q, ldq: c.dim, keys: keys, values: values,
-                              ldkv: c.kvDim, rows: T, positions: start + T, shape: shape, pool: pool)
+            lora(l, .query, x: xn, ldx: c.dim, y: ws.q, ldy: c.dim)
+            lora(l, .key, x: xn, ldx: c.dim, y: ws.k, ldy: c.kvDim)
+            lora(l, .value, x: xn, ldx: c.dim, y: ws.v, ldy: c.kvDim)
+            for (s, seg) in segments.enumerated() {
+                let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
+                let keys = seg.cache.keys(l), values = seg.cache.values(l)
+                rope.apply(ws.q + row * c.dim, rows: n, ld: c.dim, heads: c.heads, startPosition: start)
+                rope.apply(ws.k + row * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
+                (keys + start * c.kvDim).update(from: ws.k + row * c.kvDim, count: n * c.kvDim)
+                (values + start * c.kvDim).update(from: ws.v + row * c.kvDim, count: n * c.kvDim)
+                Attention.forward(out: ws.attention + row * c.dim, ldo: c.dim, q: ws.q + row * c.dim, ldq: c.dim,
+                                  keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
+                                  shape: shape, pool: pool)
+            }
             Linear.project(ws.attention, rows: T, ldx: c.dim, into: [.init(layer.output, xn)], pool: pool)
+            lora(l, .output, x: ws.attention, ldx: c.dim, y: xn, ldy: c.dim)
             add(x, xn, T * c.dim)
 
             layer.ffnNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
             Linear.project(xn, rows: T, ldx: c.dim, into: [.init(layer.gate, ws.gate), .init(layer.up, ws.up)], pool: pool)
+            lora(l, .gate, x: xn, ldx: c.dim, y: ws.gate, ldy: c.ffnDim)
+            lora(l, .up, x: xn, ldx: c.dim, y: ws.up, ldy: c.ffnDim)
             Activation.swiglu(gate: ws.gate, up: ws.up, count: T * c.ffnDim)
             Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [.init(layer.down, xn)], pool: pool)
+            lora(l, .down, x: ws.gate, ldx: c.ffnDim, y: xn, ldy: c.dim)
             add(x, xn, T * c.dim)
         }
-        cache.advance(T)
+        for seg in segments { seg.cache.advance(seg.tokens.count) }
 
-        let n: Int
-        switch logits {
-        case .none: return []
-        case .last(let k): n = min(max(k, 0), T)
-        case .all: n = T
+        return segments.enumerated().map { s, seg in
+            let n: Int
+            switch seg.logits {
+            case .none: n = 0
+            case .last(let k): n = min(max(k, 0), seg.tokens.count)
+            case .all: n = seg.tokens.count
+            }
+            if n == 0 { return [] }
+            let first = x + (starts[s] + seg.tokens.count - n) * c.dim
+            outputNorm(first, rows: n, into: xn)
+            var out = [Float](repeating: 0, count: n * c.vocabularySize)
+            out.withUnsafeMutableBufferPointer { o in
+                Linear.project(xn, rows: n, ldx: c.dim, into: [.init(weights.output, o.baseAddress!)], pool: pool)
+            }
+            return out
         }
-        if n == 0 { return [] }
-        let first = x + (T - n) * c.dim
-        outputNorm(first, rows: n, into: xn)
-        var out = [Float](repeating: 0, count: n * c.vocabularySize)
-        out.withUnsafeMutableBufferPointer { o in
-            Linear.project(xn, rows: n, ldx: c.dim, into: [.init(weights.output, o.baseAddress!)], pool: pool)
-        }
-        return out
     }
 
     private func outputNorm(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
@@ -133,16 +189,18 @@ public final class LlamaModel: @unchecked Sendable {
 
 /// Activation buffers for one forward call.
 final class Workspace {
-    let x, xn, q, attention, gate, up: UnsafeMutablePointer<Float>
+    let x, xn, q, k, v, attention, gate, up, lora: UnsafeMutablePointer<Float>
     private let all: UnsafeMutablePointer<Float>
 
-    init(rows T: Int, config c: LlamaConfig) {
-        let sizes = [T * c.dim, T * c.dim, T * c.dim, T * c.dim, T * c.ffnDim, T * c.ffnDim]
+    init(rows T: Int, config c: LlamaConfig, loraScratch: Int) {
+        let sizes = [T * c.dim, T * c.dim, T * c.dim, T * c.kvDim, T * c.kvDim, T * c.dim,
+                     T * c.ffnDim, T * c.ffnDim, max(loraScratch, 1)]
         all = .allocate(capacity: sizes.reduce(0, +))
         var p = all
         var ptrs: [UnsafeMutablePointer<Float>] = []
         for s in sizes { ptrs.append(p); p += s }
-        (x, xn, q, attention, gate, up) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5])
+        (x, xn, q, k, v, attention) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5])
+        (gate, up, lora) = (ptrs[6], ptrs[7], ptrs[8])
     }
 
     func release() { all.deallocate() }

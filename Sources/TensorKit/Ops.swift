@@ -152,3 +152,37 @@ public enum FastMath {
         return p * scale
     }
 }
+
+/// Small vector helpers.
+public enum Kernels {
+    /// Σ a[i] · b[i].
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc0 = SIMD16<Float>(), acc1 = SIMD16<Float>()
+        var i = 0
+        while i + 32 <= n {
+            acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
+            acc1 = acc1.addingProduct(load16(a + i + 16), load16(b + i + 16))
+            i += 32
+        }
+        while i + 16 <= n {
+            acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
+            i += 16
+        }
+        var s = (acc0 + acc1).sum()
+        while i < n { s += a[i] * b[i]; i += 1 }
+        return s
+    }
+
+    /// y += alpha · x.
+    @inline(__always)
+    public static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let av = SIMD16<Float>(repeating: alpha)
+        var i = 0
+        while i + 16 <= n {
+            store16(load16(y + i).addingProduct(av, load16(x + i)), y + i)
+            i += 16
+        }
+        while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}
