@@ -26,9 +26,10 @@ let package = Package(
         .target(name: "GGUF", swiftSettings: fastMath),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "LlamaModel", dependencies: ["TensorKit", "GGUF", "Tokenizer"], swiftSettings: fastMath),
-        .target(name: "Hub", dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "AdapterFormat", dependencies: ["LlamaModel", "CZlib"]),
+        .target(name: "Hub", dependencies: ["CZlib", "AdapterFormat", "LlamaModel", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "graft", dependencies: [
-            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "Hub",
+            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .target(name: "TestSupport", path: "Tests/Support"),

@@ -6,7 +6,7 @@ public enum AdapterFormatError: Error, CustomStringConvertible, Equatable, Senda
     case truncated(context: String, needed: Int, available: Int)
     /// The header length field is beyond the reader's limit.
     case headerTooLarge(claimed: UInt64, limit: Int)
-    /// The JSON header is malformed at `offset` (counted from the start of the file).
+    /// JSON (a header or adapter_config.json) is malformed at `offset`, counted from the start of the file.
     case invalidJSON(offset: Int, reason: String)
     /// The header is valid JSON but not a valid header (not an object, bad field type...).
     case invalidHeader(String)
@@ -54,7 +54,7 @@ public enum AdapterFormatError: Error, CustomStringConvertible, Equatable, Senda
         case .headerTooLarge(let claimed, let limit):
             return "header length \(claimed) exceeds the limit of \(limit) bytes"
         case .invalidJSON(let offset, let reason):
-            return "invalid JSON header at byte \(offset): \(reason)"
+            return "invalid JSON at byte \(offset): \(reason)"
         case .invalidHeader(let reason):
             return "invalid header: \(reason)"
         case .invalidEntry(let tensor, let reason):

@@ -171,6 +171,14 @@ public final class GGUFFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<start + tensor.byteCount])
     }
 
+    /// Drops a memory-mapped tensor's pages from resident memory once its data has been
+    /// copied elsewhere (no effect for in-memory images).
+    public func discardPages(of tensor: GGUFTensorInfo) {
+        guard let mapped = storage as? MappedFile else { return }
+        let start = dataOffset + tensor.relativeOffset
+        mapped.discard(start..<start + tensor.byteCount)
+    }
+
     public func requireTensor(_ name: String) throws -> GGUFTensorInfo {
         guard let t = tensor(named: name) else { throw GGUFError.missingTensor(name) }
         return t

@@ -15,11 +15,13 @@ public struct GenerationRequest: Sendable {
     public var stop: [String] = []
     /// Stop at the end-of-sequence token.
     public var stopAtEOS = true
+    /// Adapters applied to every position.
+    public var adapters: AdapterMix = .none
 
     public init(prompt: [Int], maxTokens: Int = 256, sampling: SamplingParameters = .init(),
-                stop: [String] = [], stopAtEOS: Bool = true) {
+                stop: [String] = [], stopAtEOS: Bool = true, adapters: AdapterMix = .none) {
         self.prompt = prompt; self.maxTokens = maxTokens; self.sampling = sampling
-        self.stop = stop; self.stopAtEOS = stopAtEOS
+        self.stop = stop; self.stopAtEOS = stopAtEOS; self.adapters = adapters
     }
 }
 
@@ -48,7 +50,7 @@ extension LlamaModel {
         let maxStop = request.stop.map(\.count).max() ?? 0
 
         let t0 = Clock.now
-        var logits = try forward(request.prompt, cache: cache)
+        var logits = try forward(request.prompt, cache: cache, adapters: request.adapters)
         let t1 = Clock.now
         while tokens.count < request.maxTokens {
             let next = sampler.sample(logits)
@@ -69,7 +71,7 @@ extension LlamaModel {
                 emitted = safe
             }
             if tokens.count == request.maxTokens { break }
-            logits = try forward([next], cache: cache)
+            logits = try forward([next], cache: cache, adapters: request.adapters)
         }
         if reason != .stop { text += decoder.finish() }
         if text.count > emitted { onText(String(text.dropFirst(emitted))) }

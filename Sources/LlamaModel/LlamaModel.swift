@@ -29,18 +29,18 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Loads a model from a GGUF file. The file's pages are released once the weights are
     /// repacked, so only the repacked copy stays resident.
-    public convenience init(path: String, pool: ThreadPool = .shared) throws {
+    public convenience init(path: String, storage: LlamaWeights.Storage = .quantized, pool: ThreadPool = .shared) throws {
         let gguf = try GGUFFile(path: path)
-        try self.init(gguf: gguf, pool: pool)
+        try self.init(gguf: gguf, storage: storage, pool: pool)
     }
 
-    public convenience init(gguf: GGUFFile, pool: ThreadPool = .shared) throws {
+    public convenience init(gguf: GGUFFile, storage: LlamaWeights.Storage = .quantized, pool: ThreadPool = .shared) throws {
         let config = try LlamaConfig(gguf: gguf)
         let tokenizer = try Tokenizer(gguf: gguf)
         guard tokenizer.vocabularySize == config.vocabularySize else {
             throw ModelError.invalidConfig("tokenizer has \(tokenizer.vocabularySize) tokens, model \(config.vocabularySize)")
         }
-        let weights = try LlamaWeights(gguf: gguf, config: config)
+        let weights = try LlamaWeights(gguf: gguf, config: config, storage: storage)
         self.init(config: config, weights: weights, tokenizer: tokenizer,
                   name: gguf.string("general.name") ?? "model", pool: pool)
     }

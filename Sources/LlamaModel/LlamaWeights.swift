@@ -60,13 +60,22 @@ public struct LlamaWeights: @unchecked Sendable {
         return n
     }
 
-    init(gguf: GGUFFile, config c: LlamaConfig) throws {
+    /// How weights are held in memory.
+    public enum Storage: String, Sendable, CaseIterable {
+        /// Q4_1 and Q8_0 stay quantized (bit-exact) and are decoded on the fly; the default.
+        case quantized
+        /// Everything is expanded once to Float32 (4-7x the memory).
+        case float32
+    }
+
+    init(gguf: GGUFFile, config c: LlamaConfig, storage: Storage = .quantized) throws {
         func matrix(_ name: String, rows: Int, cols: Int) throws -> PanelMatrix {
             let t = try gguf.requireTensor(name)
             guard t.dimensions == [cols, rows] else {
                 throw GGUFError.shapeMismatch(tensor: name, expected: [cols, rows], found: t.dimensions)
             }
-            return try Self.panels(t, gguf: gguf)
+            defer { gguf.discardPages(of: t) }
+            return try Self.panels(t, gguf: gguf, storage: storage)
         }
         func vector(_ name: String, count: Int) throws -> [Float] {
             let t = try gguf.requireTensor(name)
@@ -92,13 +101,13 @@ public struct LlamaWeights: @unchecked Sendable {
     }
 
     /// Q4_1 and Q8_0 keep their bits; every other supported type is widened to Float32.
-    static func panels(_ t: GGUFTensorInfo, gguf: GGUFFile) throws -> PanelMatrix {
+    static func panels(_ t: GGUFTensorInfo, gguf: GGUFFile, storage: Storage) throws -> PanelMatrix {
         guard t.type.isSupported else { throw GGUFError.unsupportedTensorType(type: t.type.name, tensor: t.name) }
         let data = gguf.data(of: t)
         let rows = t.rowCount, cols = t.rowLength
-        switch t.type {
-        case .q4_1: return PanelMatrix(q4_1Rows: data.baseAddress!, rows: rows, cols: cols)
-        case .q8_0: return PanelMatrix(q8_0Rows: data.baseAddress!, rows: rows, cols: cols)
+        switch (t.type, storage) {
+        case (.q4_1, .quantized): return PanelMatrix(q4_1Rows: data.baseAddress!, rows: rows, cols: cols)
+        case (.q8_0, .quantized): return PanelMatrix(q8_0Rows: data.baseAddress!, rows: rows, cols: cols)
         default:
             let rowBytes = t.type.byteCount(elements: cols)
             var failure: Error?

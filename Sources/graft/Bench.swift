@@ -3,6 +3,8 @@ import Foundation
 import LlamaModel
 import TensorKit
 
+extension LlamaWeights.Storage: ExpressibleByArgument {}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure load time, prefill and decode speed and peak memory; write JSON.",
@@ -19,8 +21,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens generated in the decode measurement.")
     var decodeTokens = 128
 
+    @Option(help: "Weights in memory: quantized (default) or float32 (expanded once, for comparison).")
+    var weights: LlamaWeights.Storage = .quantized
+
     struct Report: Encodable {
         var model: String
+        var weights: String
         var threads: Int
         var load_seconds: Double
         var weights_bytes: Int
@@ -33,7 +39,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let t0 = Clock.now
-        let model = try modelOptions.load()
+        let model = try modelOptions.load(storage: weights)
         let loadSeconds = Clock.now - t0
         Terminal.note(String(format: "load: %.3f s", loadSeconds))
 
@@ -68,7 +74,7 @@ struct Bench: ParsableCommand {
         Terminal.note(String(format: "decode: %.1f tok/s", bestDecode))
 
         let rss = peakRSS()
-        let report = Report(model: model.name, threads: ThreadPool.shared.threadCount, load_seconds: loadSeconds,
+        let report = Report(model: model.name, weights: weights.rawValue, threads: ThreadPool.shared.threadCount, load_seconds: loadSeconds,
                             weights_bytes: model.weights.byteCount, prefill_tokens_per_second: prefill,
                             decode_tokens_per_second: bestDecode, decode_tokens: decodeTokens,
                             peak_rss_bytes: rss, peak_rss_mib: rss.map { Double($0) / 1048576 })

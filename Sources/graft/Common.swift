@@ -26,10 +26,22 @@ struct ModelOptions: ParsableArguments {
         return try registryOptions.hub.modelPath(model).path
     }
 
-    func load(verbose: Bool = false) throws -> LlamaModel {
+    /// The catalog's SHA-256 of the model when it comes from the hub (nil for a file path).
+    func catalogSHA256() -> String? {
+        if let model, model.hasSuffix(".gguf") || model.contains("/") { return nil }
+        return try? registryOptions.hub.catalog().model(named: model).sha256
+    }
+
+    /// The catalog entry's name, or the file name for a path.
+    func displayName() -> String {
+        if let model, model.hasSuffix(".gguf") || model.contains("/") { return (model as NSString).lastPathComponent }
+        return (try? registryOptions.hub.catalog().model(named: model).name) ?? "model"
+    }
+
+    func load(verbose: Bool = false, storage: LlamaWeights.Storage = .quantized) throws -> LlamaModel {
         let path = try modelPath()
         let t0 = Clock.now
-        let model = try LlamaModel(path: path)
+        let model = try LlamaModel(path: path, storage: storage)
         if verbose {
             Terminal.note(String(format: "loaded %@ (%@) in %.2f s", model.name, (path as NSString).lastPathComponent, Clock.now - t0))
         }

@@ -9,6 +9,7 @@ struct Generate: ParsableCommand {
         discussion: "The prompt is wrapped in the model's chat template unless --raw is given.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Argument(help: "The prompt (read from standard input when omitted).")
     var prompt: String?
@@ -56,7 +57,7 @@ struct Generate: ParsableCommand {
             ids = tokenizer.encode(text)
         } else {
             guard let template = tokenizer.chatTemplate else {
-                throw CLIError("the model has no chat template; use --raw")
+                throw CLIError("the model has no chat template that Graft can render; use --raw")
             }
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
@@ -65,7 +66,9 @@ struct Generate: ParsableCommand {
         }
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP,
                                           seed: seed ?? UInt64.random(in: 0...UInt64.max))
-        let request = GenerationRequest(prompt: ids, maxTokens: maxTokens, sampling: sampling, stop: stop)
+        let (mix, adapterNames) = try adapterOptions.mix(for: model, modelOptions: modelOptions)
+        if verbose && !adapterNames.isEmpty { Terminal.note("adapters: " + adapterNames.joined(separator: ", ")) }
+        let request = GenerationRequest(prompt: ids, maxTokens: maxTokens, sampling: sampling, stop: stop, adapters: mix)
         let result = try model.generate(request) { piece in
             Terminal.write(piece)
         }

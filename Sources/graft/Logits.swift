@@ -7,6 +7,7 @@ struct Logits: ParsableCommand {
         discussion: "The output is raw little-endian float32, row-major [N, vocab], for comparison with other implementations.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var adapterOptions: AdapterOptions
 
     @Option(help: "Comma-separated token ids.")
     var tokens: String
@@ -28,7 +29,8 @@ struct Logits: ParsableCommand {
         guard !ids.isEmpty else { throw ValidationError("--tokens is empty") }
         guard last >= 1 && last <= ids.count else { throw ValidationError("--last must be in 1...\(ids.count)") }
         let model = try modelOptions.load()
-        let logits = try model.forward(ids, cache: model.makeCache(), logits: .last(last))
+        let (mix, _) = try adapterOptions.mix(for: model, modelOptions: modelOptions)
+        let logits = try model.forward(ids, cache: model.makeCache(), logits: .last(last), adapters: mix)
         let data = logits.withUnsafeBufferPointer { Data(buffer: $0) }
         try data.write(to: URL(fileURLWithPath: output), options: .atomic)
         Terminal.note("wrote \(last) x \(model.config.vocabularySize) float32 logits to \(output)")

@@ -1,0 +1,66 @@
+import AdapterFormat
+import Foundation
+import LlamaModel
+import Synchronization
+
+/// Resolves adapter ids to adapters ready for the forward pass, keeping recently used ones in
+/// memory up to a byte budget (least recently used out first). A cached entry is keyed by
+/// its exact version, so publishing a new version never changes one in use.
+public final class AdapterLoader: @unchecked Sendable {
+    public let hub: Hub
+    public let config: LlamaConfig
+    /// SHA-256 of the loaded base model, when known: adapters made for another base are refused.
+    public let baseModelSHA256: String?
+    public let budgetBytes: Int
+
+    private struct Entry { var adapter: PreparedAdapter; var info: AdapterInfo; var lastUse: UInt64 }
+    private let state = Mutex<(entries: [AdapterID: Entry], clock: UInt64, bytes: Int)>(([:], 0, 0))
+
+    public init(hub: Hub, config: LlamaConfig, baseModelSHA256: String?, budgetBytes: Int = 256 << 20) {
+        self.hub = hub; self.config = config
+        self.baseModelSHA256 = baseModelSHA256; self.budgetBytes = budgetBytes
+    }
+
+    public struct Loaded {
+        public var id: AdapterID
+        public var adapter: PreparedAdapter
+        public var info: AdapterInfo
+        /// True when it came from memory.
+        public var cached: Bool
+    }
+
+    /// The adapter `id` names (newest version if none), from memory or from disk.
+    public func load(_ id: AdapterID, as tenant: String? = nil) throws -> Loaded {
+        let stored = try hub.resolveAdapter(id, as: tenant)
+        let hit = state.withLock { s -> Entry? in
+            guard var e = s.entries[stored.id] else { return nil }
+            s.clock += 1
+            e.lastUse = s.clock
+            s.entries[stored.id] = e
+            return e
+        }
+        if let hit { return Loaded(id: stored.id, adapter: hit.adapter, info: hit.info, cached: true) }
+
+        let bytes = try [UInt8](Data(contentsOf: stored.url))
+        let (adapter, info) = try GraftFile.decode(bytes)
+        if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
+            throw AdapterError.invalid("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
+        }
+        let prepared = try PreparedAdapter(adapter, config: config)
+        state.withLock { s in
+            s.clock += 1
+            if s.entries[stored.id] == nil { s.bytes += prepared.byteCount }
+            s.entries[stored.id] = Entry(adapter: prepared, info: info, lastUse: s.clock)
+            while s.bytes > budgetBytes, s.entries.count > 1,
+                  let victim = s.entries.filter({ $0.key != stored.id }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
+                s.bytes -= victim.value.adapter.byteCount
+                s.entries[victim.key] = nil
+            }
+        }
+        return Loaded(id: stored.id, adapter: prepared, info: info, cached: false)
+    }
+
+    /// Bytes held by cached adapters.
+    public var cachedBytes: Int { state.withLock { $0.bytes } }
+    public var cachedCount: Int { state.withLock { $0.entries.count } }
+}
