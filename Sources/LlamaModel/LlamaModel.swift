@@ -99,23 +99,34 @@ public final class LlamaModel: @unchecked Sendable {
         guard T > 0 else { throw ModelError.emptyInput }
         for seg in segments { try seg.cache.reserve(seg.tokens.count) }
 
+        // LoRA scratch: u for up to three targets per row and entry, plus GEMM packing space.
+        let totalRank = segments.map(\.adapters.totalRank).max() ?? 0
         let maxRank = segments.map(\.adapters.maxRank).max() ?? 0
-        let ws = Workspace(rows: T, config: c,
-                           loraScratch: maxRank == 0 ? 0 : AdapterMix.scratchSize(rows: T, config: c, maxRank: maxRank))
+        let loraFloats = totalRank == 0 ? 0
+            : 3 * T * totalRank + Gemm.multiplyScratchSize(m: T, k: max(c.dim, c.ffnDim, maxRank))
+        let ws = Workspace(rows: T, config: c, loraScratch: loraFloats)
         defer { ws.release() }
         let x = ws.x, xn = ws.xn
         for (s, seg) in segments.enumerated() {
             for (t, id) in seg.tokens.enumerated() { weights.tokenEmbedding.decodeRow(id, into: x + (starts[s] + t) * c.dim) }
         }
 
-        /// Adds each segment's LoRA update of `projection` to its rows of `y`.
+        /// Each segment's LoRA terms of `projection`, whose input is `x`. The arena restarts
+        /// at every projection group (`first`).
+        var arena = ws.lora
+        let gemmScratch = ws.lora + 3 * T * totalRank
         func lora(_ layer: Int, _ projection: Projection, x: UnsafePointer<Float>, ldx: Int,
-                  y: UnsafeMutablePointer<Float>, ldy: Int) {
+                  first: Bool = false) -> [Linear.LowRankUpdate] {
+            if totalRank == 0 { return [] }
+            if first { arena = ws.lora }
             let slot = PreparedAdapter.index(LoRATarget(layer: layer, projection: projection), c)
+            var out: [Linear.LowRankUpdate] = []
             for (s, seg) in segments.enumerated() where !seg.adapters.isEmpty {
-                seg.adapters.apply(slot: slot, x: x + starts[s] * ldx, ldx: ldx, rows: seg.tokens.count,
-                                   y: y + starts[s] * ldy, ldy: ldy, scratch: ws.lora)
+                out += seg.adapters.updates(slot: slot, x: x + starts[s] * ldx, ldx: ldx,
+                                            rows: starts[s]..<starts[s] + seg.tokens.count, arena: &arena,
+                                            gemmScratch: gemmScratch)
             }
+            return out
         }
 
         let shape = Attention.Shape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
@@ -124,11 +135,10 @@ public final class LlamaModel: @unchecked Sendable {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
             Linear.project(xn, rows: T, ldx: c.dim, into: [
-                .init(layer.query, ws.q), .init(layer.key, ws.k), .init(layer.value, ws.v),
+                .init(layer.query, ws.q, updates: lora(l, .query, x: xn, ldx: c.dim, first: true)),
+                .init(layer.key, ws.k, updates: lora(l, .key, x: xn, ldx: c.dim)),
+                .init(layer.value, ws.v, updates: lora(l, .value, x: xn, ldx: c.dim)),
             ], pool: pool)
-            lora(l, .query, x: xn, ldx: c.dim, y: ws.q, ldy: c.dim)
-            lora(l, .key, x: xn, ldx: c.dim, y: ws.k, ldy: c.kvDim)
-            lora(l, .value, x: xn, ldx: c.dim, y: ws.v, ldy: c.kvDim)
             for (s, seg) in segments.enumerated() {
                 let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
                 let keys = seg.cache.keys(l), values = seg.cache.values(l)
@@ -140,19 +150,22 @@ public final class LlamaModel: @unchecked Sendable {
                                   keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
                                   shape: shape, pool: pool)
             }
-            Linear.project(ws.attention, rows: T, ldx: c.dim, into: [.init(layer.output, xn)], pool: pool)
-            lora(l, .output, x: ws.attention, ldx: c.dim, y: xn, ldy: c.dim)
+            Linear.project(ws.attention, rows: T, ldx: c.dim, into: [
+                .init(layer.output, xn, updates: lora(l, .output, x: ws.attention, ldx: c.dim, first: true)),
+            ], pool: pool)
             add(x, xn, T * c.dim)
 
             layer.ffnNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
-            Linear.project(xn, rows: T, ldx: c.dim, into: [.init(layer.gate, ws.gate), .init(layer.up, ws.up)], pool: pool)
-            lora(l, .gate, x: xn, ldx: c.dim, y: ws.gate, ldy: c.ffnDim)
-            lora(l, .up, x: xn, ldx: c.dim, y: ws.up, ldy: c.ffnDim)
+            Linear.project(xn, rows: T, ldx: c.dim, into: [
+                .init(layer.gate, ws.gate, updates: lora(l, .gate, x: xn, ldx: c.dim, first: true)),
+                .init(layer.up, ws.up, updates: lora(l, .up, x: xn, ldx: c.dim)),
+            ], pool: pool)
             Activation.swiglu(gate: ws.gate, up: ws.up, count: T * c.ffnDim)
-            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [.init(layer.down, xn)], pool: pool)
-            lora(l, .down, x: ws.gate, ldx: c.ffnDim, y: xn, ldy: c.dim)
+            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [
+                .init(layer.down, xn, updates: lora(l, .down, x: ws.gate, ldx: c.ffnDim, first: true)),
+            ], pool: pool)
             add(x, xn, T * c.dim)
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }

@@ -8,12 +8,13 @@ public final class PreparedAdapter: @unchecked Sendable {
     /// Indexed by `layer * Projection.allCases.count + projection index`.
     let slots: [Slot?]
 
+    /// Storage owned by the adapter (freed with it), so kernels can hold plain pointers.
     struct Slot {
         let rank: Int
         let inFeatures: Int
         let outFeatures: Int
-        let a: [Float]
-        let scaledBT: [Float]
+        let a: UnsafeMutablePointer<Float>
+        let scaledBT: UnsafeMutablePointer<Float>
     }
 
     public init(_ adapter: LoRAAdapter, config: LlamaConfig) throws {
@@ -22,14 +23,23 @@ public final class PreparedAdapter: @unchecked Sendable {
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
         let scale = adapter.scale
         for (target, pair) in adapter.pairs {
-            var bt = [Float](repeating: 0, count: pair.rank * pair.outFeatures)
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)
+            a.initialize(from: pair.a, count: pair.a.count)
+            let bt = UnsafeMutablePointer<Float>.allocate(capacity: pair.b.count)
             for o in 0..<pair.outFeatures {
                 for j in 0..<pair.rank { bt[j * pair.outFeatures + o] = scale * pair.b[o * pair.rank + j] }
             }
             slots[Self.index(target, config)] = Slot(rank: pair.rank, inFeatures: pair.inFeatures,
-                                                     outFeatures: pair.outFeatures, a: pair.a, scaledBT: bt)
+                                                     outFeatures: pair.outFeatures, a: a, scaledBT: bt)
         }
         self.slots = slots
+    }
+
+    deinit {
+        for case let s? in slots {
+            s.a.deallocate()
+            s.scaledBT.deallocate()
+        }
     }
 
     static func index(_ t: LoRATarget, _ c: LlamaConfig) -> Int {
@@ -37,7 +47,7 @@ public final class PreparedAdapter: @unchecked Sendable {
     }
 
     /// Bytes held.
-    public var byteCount: Int { slots.reduce(0) { $0 + (($1?.a.count ?? 0) + ($1?.scaledBT.count ?? 0)) * 4 } }
+    public var byteCount: Int { slots.reduce(0) { $0 + ($1.map { $0.rank * ($0.inFeatures + $0.outFeatures) * 4 } ?? 0) } }
 }
 
 /// The adapters applied to a sequence: a weighted mix (one entry with weight 1 for a plain
@@ -53,44 +63,32 @@ public struct AdapterMix: Sendable {
 }
 
 extension AdapterMix {
-    /// y[n x out] += Σ weight · (x[n x in] · Aᵀ) · (scale·B)ᵀ for the entries that target `slot`.
-    func apply(slot: Int, x: UnsafePointer<Float>, ldx: Int, rows n: Int,
-               y: UnsafeMutablePointer<Float>, ldy: Int, scratch: UnsafeMutablePointer<Float>) {
+    /// The low-rank terms of `slot` for rows `rows` of the batch, whose input starts at `x`:
+    /// u = weight · x · Aᵀ is computed into `arena`, the rest is left to the projection.
+    func updates(slot: Int, x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>,
+                 arena: inout UnsafeMutablePointer<Float>, gemmScratch: UnsafeMutablePointer<Float>) -> [Linear.LowRankUpdate] {
+        var out: [Linear.LowRankUpdate] = []
+        let n = rows.count
         for (prepared, weight) in entries {
             guard let s = prepared.slots[slot] else { continue }
-            let u = scratch  // n x rank
-            let gemmScratch = scratch + n * s.rank
-            s.a.withUnsafeBufferPointer { a in
-                if n >= 8 {
-                    Gemm.multiply(m: n, n: s.rank, k: s.inFeatures, a: x, lda: ldx, b: a.baseAddress!, ldb: s.inFeatures,
-                                  transposeB: true, c: u, ldc: s.rank, accumulate: false, scratch: gemmScratch)
-                } else {
-                    for i in 0..<n {
-                        for j in 0..<s.rank { u[i * s.rank + j] = Kernels.dot(x + i * ldx, a.baseAddress! + j * s.inFeatures, s.inFeatures) }
-                    }
+            let u = arena
+            arena += n * s.rank
+            if n >= 8 {
+                Gemm.multiply(m: n, n: s.rank, k: s.inFeatures, a: x, lda: ldx, b: s.a, ldb: s.inFeatures,
+                              transposeB: true, c: u, ldc: s.rank, accumulate: false, scratch: gemmScratch)
+                if weight != 1 { for i in 0..<n * s.rank { u[i] *= weight } }
+            } else {
+                for i in 0..<n {
+                    for j in 0..<s.rank { u[i * s.rank + j] = weight * Kernels.dot(x + i * ldx, s.a + j * s.inFeatures, s.inFeatures) }
                 }
             }
-            if weight != 1 { for i in 0..<n * s.rank { u[i] *= weight } }
-            s.scaledBT.withUnsafeBufferPointer { bt in
-                if n >= 8 {
-                    Gemm.multiply(m: n, n: s.outFeatures, k: s.rank, a: u, lda: s.rank, b: bt.baseAddress!, ldb: s.outFeatures,
-                                  transposeB: false, c: y, ldc: ldy, accumulate: true, scratch: gemmScratch)
-                } else {
-                    for i in 0..<n {
-                        for j in 0..<s.rank {
-                            Kernels.axpy(u[i * s.rank + j], bt.baseAddress! + j * s.outFeatures, y + i * ldy, s.outFeatures)
-                        }
-                    }
-                }
-            }
+            out.append(Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, bt: s.scaledBT))
         }
+        return out
     }
 
-    /// Scratch floats `apply` needs for `n` rows.
-    static func scratchSize(rows n: Int, config c: LlamaConfig, maxRank: Int) -> Int {
-        let widest = max(c.dim, c.ffnDim)
-        return n * maxRank + Gemm.multiplyScratchSize(m: n, k: max(widest, maxRank)) + 64
-    }
+    /// Total rank over the entries: floats of u per row and target.
+    var totalRank: Int { entries.reduce(0) { $0 + ($1.adapter.slots.compactMap { $0?.rank }.max() ?? 0) } }
 
     var maxRank: Int { entries.map { $0.adapter.slots.compactMap { $0?.rank }.max() ?? 0 }.max() ?? 0 }
 }

@@ -9,8 +9,24 @@ public enum Linear {
         public var out: UnsafeMutablePointer<Float>
         /// Row stride of `out`.
         public var ldo: Int
-        public init(_ weight: PanelMatrix, _ out: UnsafeMutablePointer<Float>, ldo: Int? = nil) {
-            self.weight = weight; self.out = out; self.ldo = ldo ?? weight.rows
+        /// Low-rank terms added to the product (LoRA), each on a range of input rows.
+        public var updates: [LowRankUpdate]
+        public init(_ weight: PanelMatrix, _ out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                    updates: [LowRankUpdate] = []) {
+            self.weight = weight; self.out = out; self.ldo = ldo ?? weight.rows; self.updates = updates
+        }
+    }
+
+    /// out[rows] += u · bt: u [rows.count x rank] (row stride rank), bt [rank x out] (row
+    /// stride = the output width). With u = x · Aᵀ (times a weight) and bt = (scale · B)ᵀ this is
+    /// a LoRA update; in the matrix-vector path it is added panel by panel, in parallel.
+    public struct LowRankUpdate {
+        public var rows: Range<Int>
+        public var rank: Int
+        public var u: UnsafePointer<Float>
+        public var bt: UnsafePointer<Float>
+        public init(rows: Range<Int>, rank: Int, u: UnsafePointer<Float>, bt: UnsafePointer<Float>) {
+            self.rows = rows; self.rank = rank; self.u = u; self.bt = bt
         }
     }
 
@@ -34,6 +50,14 @@ public enum Linear {
             Gemm.Target(n: o.weight.rows, c: o.out, ldc: o.ldo) { p, scratch in o.weight.packedPanel(p, scratch: scratch) }
         }
         Gemm.run(aPacked: aPacked, m: m, k: k, targets: targets, accumulate: false, pool: pool)
+        for o in outputs {
+            for up in o.updates {
+                let scratch = pool.scratch(worker: 0, slot: 0, count: Gemm.multiplyScratchSize(m: up.rows.count, k: up.rank))
+                Gemm.multiply(m: up.rows.count, n: o.weight.rows, k: up.rank, a: up.u, lda: up.rank, b: up.bt,
+                              ldb: o.weight.rows, transposeB: false, c: o.out + up.rows.lowerBound * o.ldo, ldc: o.ldo,
+                              accumulate: true, scratch: scratch)
+            }
+        }
     }
 
     static func matvec(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, k: Int, outputs: [Output], pool: ThreadPool) {
@@ -57,6 +81,10 @@ public enum Linear {
             let tmp = pool.scratch(worker: worker, slot: 4, count: PanelMatrix.width)
             for r in 0..<m {
                 o.weight.panelDot(p, x: x + r * ldx, blockSums: sums + r * blocks, out: tmp)
+                for up in o.updates where up.rows.contains(r) {
+                    let u = up.u + (r - up.rows.lowerBound) * up.rank
+                    for j in 0..<up.rank { Kernels.axpy(u[j], up.bt + j * o.weight.rows + n0, tmp, cols) }
+                }
                 let dst = o.out + r * o.ldo + n0
                 for j in 0..<cols { dst[j] = tmp[j] }
             }

@@ -1,5 +1,7 @@
+import AdapterFormat
 import ArgumentParser
 import Foundation
+import Hub
 import LlamaModel
 import TensorKit
 
@@ -24,6 +26,61 @@ struct Bench: ParsableCommand {
     @Option(help: "Weights in memory: quantized (default) or float32 (expanded once, for comparison).")
     var weights: LlamaWeights.Storage = .quantized
 
+    var adapterRank: Int { 16 }
+
+    /// Best decode speed over `repeats` runs of `decodeTokens` greedy steps.
+    func decodeSpeed(_ model: LlamaModel, prompt: [Int], adapters: AdapterMix) throws -> Double {
+        var best = 0.0
+        for _ in 0..<max(1, repeats) {
+            let cache = model.makeCache()
+            var logits = try model.forward(prompt, cache: cache, adapters: adapters)
+            let s = Clock.now
+            for _ in 0..<decodeTokens {
+                let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
+                logits = try model.forward([next], cache: cache, adapters: adapters)
+            }
+            best = max(best, Double(decodeTokens) / (Clock.now - s))
+        }
+        return best
+    }
+
+    /// Stores a random rank-16 adapter on all seven projections in a scratch hub and times
+    /// "id to ready to apply": cold (read, decode, validate, prepare) and warm (LRU hit).
+    func benchAdapter(_ model: LlamaModel) throws -> (prepared: PreparedAdapter, fileBytes: Int, coldMs: Double, warmMs: Double) {
+        var rng = SeededGenerator(seed: 16)
+        func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1 }
+        var pairs: [LoRATarget: LoRAPair] = [:]
+        for l in 0..<model.config.layers {
+            for p in Projection.allCases {
+                let (out, inF) = model.config.shape(of: p)
+                let a = (0..<adapterRank * inF).map { _ in uniform() / Float(inF).squareRoot() }
+                let b = (0..<out * adapterRank).map { _ in uniform() * 0.035 }
+                pairs[LoRATarget(layer: l, projection: p)] = LoRAPair(rank: adapterRank, inFeatures: inF, outFeatures: out, a: a, b: b)
+            }
+        }
+        let adapter = LoRAAdapter(rank: adapterRank, alpha: Float(2 * adapterRank), pairs: pairs)
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bench-\(UInt32.random(in: 0...UInt32.max))")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let hub = Hub(root: root)
+        let info = AdapterInfo(baseModel: model.name, baseModelSHA256: "", tenant: "bench", name: "r16")
+        let bytes = try GraftFile.encode(adapter, info: info)
+        let id = try hub.publishAdapter(bytes, tenant: "bench", name: "r16")
+        var cold = Double.infinity, warm = Double.infinity
+        var prepared: PreparedAdapter?
+        for _ in 0..<max(3, repeats) {
+            let loader = AdapterLoader(hub: hub, config: model.config, baseModelSHA256: nil)
+            var s = Clock.now
+            prepared = try loader.load(id).adapter
+            cold = min(cold, Clock.now - s)
+            s = Clock.now
+            _ = try loader.load(id)
+            warm = min(warm, Clock.now - s)
+        }
+        Terminal.note(String(format: "adapter rank %d, %d bytes on disk: load cold %.2f ms, warm %.3f ms",
+                             adapterRank, bytes.count, cold * 1000, warm * 1000))
+        return (prepared!, bytes.count, cold * 1000, warm * 1000)
+    }
+
     struct Report: Encodable {
         var model: String
         var weights: String
@@ -33,6 +90,12 @@ struct Bench: ParsableCommand {
         var prefill_tokens_per_second: [String: Double]
         var decode_tokens_per_second: Double
         var decode_tokens: Int
+        var adapter_rank: Int
+        var decode_with_adapter_tokens_per_second: Double
+        var decode_adapter_ratio: Double
+        var adapter_file_bytes: Int
+        var adapter_load_cold_ms: Double
+        var adapter_load_warm_ms: Double
         var peak_rss_bytes: Int?
         var peak_rss_mib: Double?
     }
@@ -60,23 +123,22 @@ struct Bench: ParsableCommand {
             Terminal.note(String(format: "prefill %d tokens: %.1f tok/s", n, Double(n) / best))
         }
 
-        var bestDecode = 0.0
-        for _ in 0..<max(1, repeats) {
-            let cache = model.makeCache()
-            var logits = try model.forward(Array(pool.prefix(8)), cache: cache)
-            let s = Clock.now
-            for _ in 0..<decodeTokens {
-                let next = logits.withUnsafeBufferPointer { Sampler.argmax($0) }
-                logits = try model.forward([next], cache: cache)
-            }
-            bestDecode = max(bestDecode, Double(decodeTokens) / (Clock.now - s))
-        }
+        let prompt = Array(pool.prefix(8))
+        let bestDecode = try decodeSpeed(model, prompt: prompt, adapters: .none)
         Terminal.note(String(format: "decode: %.1f tok/s", bestDecode))
+
+        let adapterBench = try benchAdapter(model)
+        let withAdapter = try decodeSpeed(model, prompt: prompt, adapters: AdapterMix(adapterBench.prepared))
+        Terminal.note(String(format: "decode with a rank-%d adapter on all projections: %.1f tok/s (%.2fx)",
+                             adapterRank, withAdapter, withAdapter / bestDecode))
 
         let rss = peakRSS()
         let report = Report(model: model.name, weights: weights.rawValue, threads: ThreadPool.shared.threadCount, load_seconds: loadSeconds,
                             weights_bytes: model.weights.byteCount, prefill_tokens_per_second: prefill,
                             decode_tokens_per_second: bestDecode, decode_tokens: decodeTokens,
+                            adapter_rank: adapterRank, decode_with_adapter_tokens_per_second: withAdapter,
+                            decode_adapter_ratio: withAdapter / bestDecode, adapter_file_bytes: adapterBench.fileBytes,
+                            adapter_load_cold_ms: adapterBench.coldMs, adapter_load_warm_ms: adapterBench.warmMs,
                             peak_rss_bytes: rss, peak_rss_mib: rss.map { Double($0) / 1048576 })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
