@@ -26,19 +26,31 @@ let package = Package(
         .target(name: "GGUF", swiftSettings: fastMath),
         .target(name: "Tokenizer", dependencies: ["GGUF"]),
         .target(name: "LlamaModel", dependencies: ["TensorKit", "GGUF", "Tokenizer"], swiftSettings: fastMath),
-        .target(name: "AdapterFormat", dependencies: ["LlamaModel", "CZlib"]),
+        // Tests build malformed files with the codec's internals, also in release builds.
+        .target(name: "AdapterFormat", dependencies: ["LlamaModel", "CZlib"], swiftSettings: [.unsafeFlags(["-enable-testing"])]),
         .target(name: "Hub", dependencies: ["CZlib", "AdapterFormat", "LlamaModel", .product(name: "Crypto", package: "swift-crypto")]),
+        // Merge methods, one plugin each; the executables register them.
+        .target(name: "MergeSupport", dependencies: ["LlamaModel"], path: "Plugins/MergeSupport", swiftSettings: fastMath),
+        .target(name: "LinearMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/LinearMerge"),
+        .target(name: "CatMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/CatMerge"),
+        .target(name: "SVDMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/SVDMerge"),
+        .target(name: "TiesMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/TiesMerge"),
+        .target(name: "DareMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/DareMerge"),
         .executableTarget(name: "graft", dependencies: [
+            "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
             "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .target(name: "TestSupport", path: "Tests/Support"),
-        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit"], swiftSettings: fastMath),
+        .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "GGUF"], swiftSettings: fastMath),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "TensorKit", "GGUF", "Tokenizer", "TestSupport"],
                     swiftSettings: fastMath),
+        .testTarget(name: "AdapterFormatTests", dependencies: ["AdapterFormat", "LlamaModel"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "CZlib"]),
+        .testTarget(name: "MergePluginsTests", dependencies: ["LlamaModel", "MergeSupport", "LinearMerge", "CatMerge",
+                                                             "SVDMerge", "TiesMerge", "DareMerge"]),
     ],
     swiftLanguageModes: [.v5]
 )

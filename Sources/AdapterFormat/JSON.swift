@@ -71,7 +71,7 @@ struct JSONParser {
     private mutating func value(depth: Int) throws -> JSONValue {
         guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth)") }
         skipSpace()
-        guard i < end else { throw error("unexpected end of header") }
+        guard i < end else { throw error("unexpected end of input") }
         switch bytes[i] {
         case UInt8(ascii: "{"): return try object(depth: depth)
         case UInt8(ascii: "["): return try array(depth: depth)

@@ -89,7 +89,8 @@ public enum Quantize {
         case .bf16:
             for v in values {
                 let bits = v.bitPattern
-                let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16  // round to nearest even
+                // Round to nearest even; a NaN keeps a payload bit so it stays a NaN.
+                let rounded = v.isNaN ? (bits >> 16) | 0x40 : (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
                 out.append(UInt8(rounded & 0xFF)); out.append(UInt8(rounded >> 8))
             }
         case .q8_0:

@@ -42,9 +42,14 @@ public struct GGUFWriter {
             case .float64(let x): put(x.bitPattern)
             }
         }
+        // A non-default alignment must be recorded, or readers assume 32.
+        var entries = metadata
+        if alignment != 32 && !entries.contains(where: { $0.0 == "general.alignment" }) {
+            entries.insert(("general.alignment", .uint32(UInt32(alignment))), at: 0)
+        }
         put(UInt32(0x4655_4747)); put(UInt32(3))
-        put(UInt64(tensors.count)); put(UInt64(metadata.count))
-        for (k, v) in metadata { putString(k); put(v.typeID); putValue(v) }
+        put(UInt64(tensors.count)); put(UInt64(entries.count))
+        for (k, v) in entries { putString(k); put(v.typeID); putValue(v) }
         var offset = 0
         var offsets: [Int] = []
         for t in tensors {

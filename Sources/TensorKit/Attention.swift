@@ -21,6 +21,7 @@ public enum Attention {
                                q: UnsafePointer<Float>, ldq: Int,
                                keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int,
                                rows T: Int, positions S: Int, shape: Shape, pool: ThreadPool = .shared) {
+        guard T > 0 else { return }
         let hd = shape.headDim, group = shape.heads / shape.kvHeads
         let chunk = T <= 4 ? T : 32
         let chunks = (T + chunk - 1) / chunk

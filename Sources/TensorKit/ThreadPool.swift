@@ -15,7 +15,45 @@ public final class ThreadPool: @unchecked Sendable {
     /// The process-wide pool, one thread per core (override with GRAFT_THREADS).
     public static let shared = ThreadPool(threadCount: defaultThreadCount())
 
-    public let threadCount: Int
+    /// The workers keep the core alive, not the pool, so dropping the pool stops them.
+    private let core: PoolCore
+
+    public var threadCount: Int { core.threadCount }
+
+    public init(threadCount: Int) { core = PoolCore(threadCount: threadCount) }
+
+    deinit { core.stop() }
+
+    /// Runs `body(item, worker)` for every item in `0..<count`, spread over the workers;
+    /// returns when all are done. `worker` is in `0..<threadCount` and identifies the thread,
+    /// for indexing per-thread scratch. Concurrent callers take turns; a call from inside
+    /// `body` would deadlock.
+    ///
+    /// The caller waits only for items that were claimed, never for a worker to wake up: on a
+    /// loaded machine a descheduled worker costs nothing but its share of the items.
+    public func parallelFor(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
+        core.parallelFor(count, body)
+    }
+
+    /// Runs `body` while no other thread can use the pool, e.g. to keep worker 0's scratch
+    /// buffers across several `parallelFor` calls. Calls may nest on one thread.
+    public func exclusive<R>(_ body: () throws -> R) rethrows -> R { try core.exclusive(body) }
+
+    /// A reusable buffer of at least `count` floats for `worker`'s `slot`. Valid until the
+    /// next call with the same worker and slot.
+    public func scratch(worker: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+        core.scratch(worker: worker, slot: slot, count: count)
+    }
+
+    private static func defaultThreadCount() -> Int {
+        if let s = getenv("GRAFT_THREADS"), let n = Int(String(cString: s)), n > 0 { return n }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    }
+}
+
+/// The pool's state and worker threads.
+private final class PoolCore: @unchecked Sendable {
+    let threadCount: Int
 
     /// The current job in one word: generation (bits 44...63), item count (22...43) and next
     /// unclaimed item (0...21). Claiming is a compare-and-swap of the whole word, so a worker
@@ -63,31 +101,26 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    deinit {
+    /// Stops and joins the workers.
+    func stop() {
         pthread_mutex_lock(&mutex)
         stopping = true
         state.add(1 << (2 * Self.itemBits), ordering: .sequentiallyConsistent)
         pthread_cond_broadcast(&wake)
         pthread_mutex_unlock(&mutex)
         for t in threads { pthread_join(t, nil) }
+        threads = []
     }
 
-    /// Runs `body(item, worker)` for every item in `0..<count`, spread over the workers;
-    /// returns when all are done. `worker` is in `0..<threadCount` and identifies the thread,
-    /// for indexing per-thread scratch. Concurrent callers take turns; a call from inside
-    /// `body` would deadlock.
-    ///
-    /// The caller waits only for items that were claimed, never for a worker to wake up: on a
-    /// loaded machine a descheduled worker costs nothing but its share of the items.
-    public func parallelFor(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
+    func parallelFor(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
         if count <= 0 { return }
+        pthread_mutex_lock(&callerLock)
+        defer { pthread_mutex_unlock(&callerLock) }
         if count == 1 || threadCount == 1 {
             for i in 0..<count { body(i, 0) }
             return
         }
         precondition(UInt64(count) <= Self.itemMask, "too many items for one parallelFor")
-        pthread_mutex_lock(&callerLock)
-        defer { pthread_mutex_unlock(&callerLock) }
         withoutActuallyEscaping(body) { body in
             job = body
             completed.store(0, ordering: .relaxed)
@@ -110,9 +143,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` while no other thread can use the pool, e.g. to keep worker 0's scratch
-    /// buffers across several `parallelFor` calls. Calls may nest on one thread.
-    public func exclusive<R>(_ body: () throws -> R) rethrows -> R {
+    func exclusive<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(&callerLock)
         defer { pthread_mutex_unlock(&callerLock) }
         return try body()
@@ -165,15 +196,8 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    /// A reusable buffer of at least `count` floats for `worker`'s `slot`. Valid until the
-    /// next call with the same worker and slot.
-    public func scratch(worker: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
+    func scratch(worker: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
         scratch[worker].buffer(slot: slot, floats: count)
-    }
-
-    private static func defaultThreadCount() -> Int {
-        if let s = getenv("GRAFT_THREADS"), let n = Int(String(cString: s)), n > 0 { return n }
-        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 }
 
@@ -195,7 +219,7 @@ private final class WorkerScratch {
 }
 
 private final class WorkerStart {
-    let pool: ThreadPool
+    let pool: PoolCore
     let index: Int
-    init(pool: ThreadPool, index: Int) { self.pool = pool; self.index = index }
+    init(pool: PoolCore, index: Int) { self.pool = pool; self.index = index }
 }

@@ -23,6 +23,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("decode-tokens"), help: "Tokens generated in the decode measurement.")
     var decodeTokens = 128
 
+    @Flag(name: .customLong("decode-only"), help: "Skip the prefill measurements.")
+    var decodeOnly = false
+
     @Option(help: "Weights in memory: quantized (default) or float32 (expanded once, for comparison).")
     var weights: LlamaWeights.Storage = .quantized
 
@@ -110,7 +113,7 @@ struct Bench: ParsableCommand {
         let text = String(repeating: "The quick brown fox jumps over the lazy dog while the farmer counts his sheep. ", count: 64)
         let pool = model.tokenizer.encode(text)
         var prefill: [String: Double] = [:]
-        for n in [64, 256, 512] {
+        for n in [64, 256, 512] where !decodeOnly {
             let prompt = Array(pool.prefix(n))
             var best = Double.infinity
             for _ in 0..<max(1, repeats) {

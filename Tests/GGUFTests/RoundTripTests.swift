@@ -27,7 +27,7 @@ struct RoundTripTests {
         ("h.array.int16", .array(elementType: 3, [.int16(-1), .int16(.min)])),
         ("h.array.uint32", .array(elementType: 4, [.uint32(7)])),
         ("h.array.int32", .array(elementType: 5, [.int32(-7), .int32(.max), .int32(0)])),
-        ("h.array.float32", .array(elementType: 6, [.float32(0.5), .float32(-0.0), .float32(1e-40)])),
+        ("h.array.float32", .array(elementType: 6, [.float32(0.5), .float32(-0.0), .float32(.leastNormalMagnitude / 4)])),
         ("h.array.bool", .array(elementType: 7, [.bool(true), .bool(false), .bool(true)])),
         ("h.array.string", .array(elementType: 8, [.string("a"), .string(""), .string("ß∂ƒ"), .string("🦙🦙")])),
         ("h.array.uint64", .array(elementType: 10, [.uint64(1 << 63)])),

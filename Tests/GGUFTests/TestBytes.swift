@@ -68,3 +68,9 @@ enum Sample {
     /// The f16 bit pattern of `f` as two little-endian bytes.
     static func half(_ f: Float) -> [UInt8] { le(Float16(f).bitPattern) }
 }
+
+/// The GGUFError `body` throws, or nil.
+func ggufError(_ body: () throws -> Void) -> GGUFError? {
+    do { try body() } catch let e as GGUFError { return e } catch { return nil }
+    return nil
+}
