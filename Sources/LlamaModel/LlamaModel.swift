@@ -112,8 +112,9 @@ public final class LlamaModel: @unchecked Sendable {
         }
 
         /// Each segment's LoRA terms of `projection`, whose input is `x`. The arena restarts
-        /// at every projection group (`first`).
+        /// at every projection group (`first`); `finish` computes the group's deferred inputs.
         var arena = ws.lora
+        var pending: [LowRankInput] = []
         let gemmScratch = ws.lora + 3 * T * totalRank
         func lora(_ layer: Int, _ projection: Projection, x: UnsafePointer<Float>, ldx: Int,
                   first: Bool = false) -> [Linear.LowRankUpdate] {
@@ -124,9 +125,14 @@ public final class LlamaModel: @unchecked Sendable {
             for (s, seg) in segments.enumerated() where !seg.adapters.isEmpty {
                 out += seg.adapters.updates(slot: slot, x: x + starts[s] * ldx, ldx: ldx,
                                             rows: starts[s]..<starts[s] + seg.tokens.count, arena: &arena,
-                                            gemmScratch: gemmScratch)
+                                            gemmScratch: gemmScratch, pending: &pending)
             }
             return out
+        }
+        func finish<R>(_ updates: R) -> R {
+            LowRankInput.computeAll(pending, pool: pool)
+            pending.removeAll(keepingCapacity: true)
+            return updates
         }
 
         let shape = Attention.Shape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
@@ -134,11 +140,11 @@ public final class LlamaModel: @unchecked Sendable {
             layer.attentionNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
-            Linear.project(xn, rows: T, ldx: c.dim, into: [
+            Linear.project(xn, rows: T, ldx: c.dim, into: finish([
                 .init(layer.query, ws.q, updates: lora(l, .query, x: xn, ldx: c.dim, first: true)),
                 .init(layer.key, ws.k, updates: lora(l, .key, x: xn, ldx: c.dim)),
                 .init(layer.value, ws.v, updates: lora(l, .value, x: xn, ldx: c.dim)),
-            ], pool: pool)
+            ]), pool: pool)
             for (s, seg) in segments.enumerated() {
                 let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
                 let keys = seg.cache.keys(l), values = seg.cache.values(l)
@@ -150,22 +156,22 @@ public final class LlamaModel: @unchecked Sendable {
                                   keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
                                   shape: shape, pool: pool)
             }
-            Linear.project(ws.attention, rows: T, ldx: c.dim, into: [
+            Linear.project(ws.attention, rows: T, ldx: c.dim, into: finish([
                 .init(layer.output, xn, updates: lora(l, .output, x: ws.attention, ldx: c.dim, first: true)),
-            ], pool: pool)
+            ]), pool: pool)
             add(x, xn, T * c.dim)
 
             layer.ffnNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
-            Linear.project(xn, rows: T, ldx: c.dim, into: [
+            Linear.project(xn, rows: T, ldx: c.dim, into: finish([
                 .init(layer.gate, ws.gate, updates: lora(l, .gate, x: xn, ldx: c.dim, first: true)),
                 .init(layer.up, ws.up, updates: lora(l, .up, x: xn, ldx: c.dim)),
-            ], pool: pool)
+            ]), pool: pool)
             Activation.swiglu(gate: ws.gate, up: ws.up, count: T * c.ffnDim)
-            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [
+            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: finish([
                 .init(layer.down, xn, updates: lora(l, .down, x: ws.gate, ldx: c.ffnDim, first: true)),
-            ], pool: pool)
+            ]), pool: pool)
             add(x, xn, T * c.dim)
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }

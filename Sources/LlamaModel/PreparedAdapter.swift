@@ -63,10 +63,12 @@ public struct AdapterMix: Sendable {
 }
 
 extension AdapterMix {
-    /// The low-rank terms of `slot` for rows `rows` of the batch, whose input starts at `x`:
-    /// u = weight · x · Aᵀ is computed into `arena`, the rest is left to the projection.
+    /// The low-rank terms of `slot` for rows `rows` of the batch, whose input starts at `x`.
+    /// u = weight · x · Aᵀ goes into `arena`: computed here for many rows, or left in `pending`
+    /// for a few (decode), so one parallel pass can compute all of a layer's at once.
     func updates(slot: Int, x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>,
-                 arena: inout UnsafeMutablePointer<Float>, gemmScratch: UnsafeMutablePointer<Float>) -> [Linear.LowRankUpdate] {
+                 arena: inout UnsafeMutablePointer<Float>, gemmScratch: UnsafeMutablePointer<Float>,
+                 pending: inout [LowRankInput]) -> [Linear.LowRankUpdate] {
         var out: [Linear.LowRankUpdate] = []
         let n = rows.count
         for (prepared, weight) in entries {
@@ -78,9 +80,8 @@ extension AdapterMix {
                               transposeB: true, c: u, ldc: s.rank, accumulate: false, scratch: gemmScratch)
                 if weight != 1 { for i in 0..<n * s.rank { u[i] *= weight } }
             } else {
-                for i in 0..<n {
-                    for j in 0..<s.rank { u[i * s.rank + j] = weight * Kernels.dot(x + i * ldx, s.a + j * s.inFeatures, s.inFeatures) }
-                }
+                pending.append(LowRankInput(x: x, ldx: ldx, rows: n, a: s.a, rank: s.rank, width: s.inFeatures,
+                                            weight: weight, u: u))
             }
             out.append(Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, bt: s.scaledBT))
         }
@@ -91,4 +92,35 @@ extension AdapterMix {
     var totalRank: Int { entries.reduce(0) { $0 + ($1.adapter.slots.compactMap { $0?.rank }.max() ?? 0) } }
 
     var maxRank: Int { entries.map { $0.adapter.slots.compactMap { $0?.rank }.max() ?? 0 }.max() ?? 0 }
+}
+
+/// One deferred u = weight · x · Aᵀ for a few rows.
+struct LowRankInput {
+    let x: UnsafePointer<Float>
+    let ldx: Int
+    let rows: Int
+    let a: UnsafePointer<Float>
+    let rank: Int
+    let width: Int
+    let weight: Float
+    let u: UnsafeMutablePointer<Float>
+
+    /// Computes every pending u in one parallel pass, a row and four ranks per item.
+    static func computeAll(_ jobs: [LowRankInput], pool: ThreadPool) {
+        if jobs.isEmpty { return }
+        var first: [Int] = []
+        var items = 0
+        for j in jobs { first.append(items); items += j.rows * ((j.rank + 3) / 4) }
+        pool.parallelFor(items) { item, _ in
+            var ji = 0
+            while ji + 1 < jobs.count && first[ji + 1] <= item { ji += 1 }
+            let j = jobs[ji], local = item - first[ji]
+            let chunks = (j.rank + 3) / 4
+            let i = local / chunks, r0 = (local % chunks) * 4
+            let xi = j.x + i * j.ldx
+            for r in r0..<min(j.rank, r0 + 4) {
+                j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, j.a + r * j.width, j.width)
+            }
+        }
+    }
 }

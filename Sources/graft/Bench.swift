@@ -99,7 +99,9 @@ struct Bench: ParsableCommand {
         var adapter_file_bytes: Int
         var adapter_load_cold_ms: Double
         var adapter_load_warm_ms: Double
-        var peak_rss_bytes: Int?
+        /// Peak after load, prefill and decode without adapters.
+        var peak_rss_base_mib: Double?
+        /// Peak over the whole run, adapter measurements included.
         var peak_rss_mib: Double?
     }
 
@@ -130,6 +132,7 @@ struct Bench: ParsableCommand {
         let bestDecode = try decodeSpeed(model, prompt: prompt, adapters: .none)
         Terminal.note(String(format: "decode: %.1f tok/s", bestDecode))
 
+        let baseRSS = peakRSS()
         let adapterBench = try benchAdapter(model)
         let withAdapter = try decodeSpeed(model, prompt: prompt, adapters: AdapterMix(adapterBench.prepared))
         Terminal.note(String(format: "decode with a rank-%d adapter on all projections: %.1f tok/s (%.2fx)",
@@ -142,7 +145,8 @@ struct Bench: ParsableCommand {
                             adapter_rank: adapterRank, decode_with_adapter_tokens_per_second: withAdapter,
                             decode_adapter_ratio: withAdapter / bestDecode, adapter_file_bytes: adapterBench.fileBytes,
                             adapter_load_cold_ms: adapterBench.coldMs, adapter_load_warm_ms: adapterBench.warmMs,
-                            peak_rss_bytes: rss, peak_rss_mib: rss.map { Double($0) / 1048576 })
+                            peak_rss_base_mib: baseRSS.map { Double($0) / 1048576 },
+                            peak_rss_mib: rss.map { Double($0) / 1048576 })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(report)
