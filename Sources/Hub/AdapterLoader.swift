@@ -13,7 +13,7 @@ public final class AdapterLoader: @unchecked Sendable {
     public let baseModelSHA256: String?
     public let budgetBytes: Int
 
-    private struct Entry { var adapter: PreparedAdapter; var info: AdapterInfo; var lastUse: UInt64 }
+    private struct Entry { var adapter: PreparedAdapter; var info: AdapterInfo; var stamp: [UInt64]; var lastUse: UInt64 }
     private let state = Mutex<(entries: [AdapterID: Entry], clock: UInt64, bytes: Int)>(([:], 0, 0))
 
     public init(hub: Hub, config: LlamaConfig, baseModelSHA256: String?, budgetBytes: Int = 256 << 20) {
@@ -33,7 +33,7 @@ public final class AdapterLoader: @unchecked Sendable {
     public func load(_ id: AdapterID, as tenant: String? = nil) throws -> Loaded {
         let stored = try hub.resolveAdapter(id, as: tenant)
         let hit = state.withLock { s -> Entry? in
-            guard var e = s.entries[stored.id] else { return nil }
+            guard var e = s.entries[stored.id], e.stamp == stored.stamp else { return nil }
             s.clock += 1
             e.lastUse = s.clock
             s.entries[stored.id] = e
@@ -49,8 +49,9 @@ public final class AdapterLoader: @unchecked Sendable {
         let prepared = try PreparedAdapter(adapter, config: config)
         state.withLock { s in
             s.clock += 1
-            if s.entries[stored.id] == nil { s.bytes += prepared.byteCount }
-            s.entries[stored.id] = Entry(adapter: prepared, info: info, lastUse: s.clock)
+            if let old = s.entries[stored.id] { s.bytes -= old.adapter.byteCount }
+            s.bytes += prepared.byteCount
+            s.entries[stored.id] = Entry(adapter: prepared, info: info, stamp: stored.stamp, lastUse: s.clock)
             while s.bytes > budgetBytes, s.entries.count > 1,
                   let victim = s.entries.filter({ $0.key != stored.id }).min(by: { $0.value.lastUse < $1.value.lastUse }) {
                 s.bytes -= victim.value.adapter.byteCount

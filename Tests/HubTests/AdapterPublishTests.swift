@@ -44,7 +44,8 @@ struct AdapterPublishTests {
             let onDisk = try F.read(stored.url)
             #expect(onDisk == bytes)
             let (decoded, info) = try GraftFile.decode(onDisk)
-            #expect(decoded == adapter)
+            let same = decoded == adapter
+            #expect(same)
             #expect(info == F.info())
         }
     }
