@@ -24,7 +24,7 @@ public struct AdapterID: Hashable, Sendable, CustomStringConvertible {
         guard nameAndVersion.count <= 2 else { throw AdapterStoreError.invalidID("'\(text)' has more than one '@'") }
         var version: Int?
         if nameAndVersion.count == 2 {
-            guard let v = Int(nameAndVersion[1]) else {
+            guard let v = Int(nameAndVersion[1]), "\(v)" == nameAndVersion[1] else {
                 throw AdapterStoreError.invalidID("version '\(nameAndVersion[1])' in '\(text)' is not a number")
             }
             version = v
@@ -79,7 +79,9 @@ public struct StoredAdapter: Sendable {
 }
 
 /// Adapters live at `tenants/<tenant>/adapters/<name>/<version>.graft`. A version is written
-/// once, atomically, and never changed; publishing again makes the next version.
+/// once, atomically, and never changed; publishing again makes the next version. A deleted
+/// version leaves a `<version>.deleted` marker so its number is never issued again: an id with
+/// a version always means the same weights.
 extension Hub {
     public var tenantsDirectory: URL { root.appendingPathComponent("tenants", isDirectory: true) }
 
@@ -94,13 +96,23 @@ extension Hub {
 
     /// Stored versions of an adapter, ascending.
     public func adapterVersions(tenant: String, name: String) -> [Int] {
+        versionFiles(tenant: tenant, name: name, suffix: ".graft")
+    }
+
+    private func versionFiles(tenant: String, name: String, suffix: String) -> [Int] {
         let dir = adapterDirectory(tenant: tenant, name: name)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         return files.compactMap { f in
             // Only canonical numbers: "01.graft" or "+1.graft" are strays, not copies of version 1.
-            guard f.hasSuffix(".graft"), let v = Int(f.dropLast(6)), v >= 1, "\(v).graft" == f else { return nil }
+            guard f.hasSuffix(suffix), let v = Int(f.dropLast(suffix.count)), v >= 1, "\(v)\(suffix)" == f else { return nil }
             return v
         }.sorted()
+    }
+
+    /// The highest version ever issued, deleted ones included.
+    private func lastIssuedVersion(tenant: String, name: String) -> Int {
+        max(adapterVersions(tenant: tenant, name: name).last ?? 0,
+            versionFiles(tenant: tenant, name: name, suffix: ".deleted").last ?? 0)
     }
 
     /// The stored file `id` names (its newest version when it names none). With `tenant`,
@@ -115,19 +127,27 @@ extension Hub {
         let url = adapterURL(id, version: version)
         var st = stat()
         guard stat(url.path, &st) == 0 else { throw AdapterStoreError.notFound(id.with(version: version).description) }
+        #if os(Linux)
+        let modified = st.st_mtim
+        #else
+        let modified = st.st_mtimespec
+        #endif
         return StoredAdapter(id: id.with(version: version), url: url, size: Int(st.st_size),
                              stamp: [UInt64(st.st_dev), UInt64(st.st_ino), UInt64(st.st_size),
-                                     UInt64(st.st_mtim.tv_sec), UInt64(st.st_mtim.tv_nsec)])
+                                     UInt64(modified.tv_sec), UInt64(modified.tv_nsec)])
     }
 
     /// Stores `bytes` (an encoded .graft file) as the next version of `tenant/name`.
     @discardableResult
     public func publishAdapter(_ bytes: [UInt8], tenant: String, name: String) throws -> AdapterID {
         let id = try AdapterID(tenant: tenant, name: name)
-        _ = try GraftFile.decode(bytes)  // never store something that does not decode in full
+        let (_, info) = try GraftFile.decode(bytes)  // never store something that does not decode in full
+        guard info.tenant == tenant && info.name == name else {
+            throw AdapterStoreError.invalidID("the file says it is \(info.tenant)/\(info.name), not \(tenant)/\(name)")
+        }
         // Another writer may take a version first: creation without replace fails, try the next.
         for _ in 0..<100 {
-            let version = (adapterVersions(tenant: tenant, name: name).last ?? 0) + 1
+            let version = lastIssuedVersion(tenant: tenant, name: name) + 1
             do {
                 try AtomicFile.write(to: adapterURL(id, version: version), contents: bytes, replaceExisting: false)
                 return id.with(version: version)
@@ -163,15 +183,16 @@ extension Hub {
         guard !versions.isEmpty, versions.allSatisfy(adapterVersions(tenant: id.tenant, name: id.name).contains) else {
             throw AdapterStoreError.notFound(id.description)
         }
+        let dir = adapterDirectory(tenant: id.tenant, name: id.name)
         for v in versions {
+            // The marker first: a crash in between leaves the version reserved, never reissued.
+            try AtomicFile.write(to: dir.appendingPathComponent("\(v).deleted"), contents: [UInt8]())
             let url = adapterURL(id, version: v)
             guard unlink(url.path) == 0 else {
                 throw HubError.io(path: url.path, message: String(cString: strerror(errno)))
             }
         }
-        let dir = adapterDirectory(tenant: id.tenant, name: id.name)
-        if adapterVersions(tenant: id.tenant, name: id.name).isEmpty { _ = rmdir(dir.path) }
-        syncDirectory(dir.deletingLastPathComponent())
+        syncDirectory(dir)
         return versions.map { id.with(version: $0) }
     }
 

@@ -99,7 +99,7 @@ struct AdapterListDeleteTests {
         }
     }
 
-    @Test("deleting one version keeps the others; deleting the last removes the adapter's directory")
+    @Test("deleting one version keeps the others; deleted numbers are never issued again")
     func deletesVersions() throws {
         try withTemporaryHub { hub in
             try Self.publish(hub, "acme", "support", count: 3)
@@ -107,25 +107,27 @@ struct AdapterListDeleteTests {
             let deleted = try hub.deleteAdapter(adapterID("acme/support@2"))
             #expect(deleted == [try adapterID("acme/support@2")])
             #expect(hub.adapterVersions(tenant: "acme", name: "support") == [1, 3])
-            #expect(F.entries(F.adapterDirectory(hub)) == ["1.graft", "3.graft"])
+            #expect(F.entries(F.adapterDirectory(hub)) == ["1.graft", "2.deleted", "3.graft"])
             #expect(throws: AdapterStoreError.self) { try hub.resolveAdapter(adapterID("acme/support@2")) }
 
             let rest = try hub.deleteAdapter(adapterID("acme/support"))
             #expect(rest == [try adapterID("acme/support@1"), try adapterID("acme/support@3")])
-            #expect(!FileManager.default.fileExists(atPath: F.adapterDirectory(hub).path))
+            #expect(hub.adapterVersions(tenant: "acme", name: "support").isEmpty)
             #expect(Self.listed(hub.listAdapters()) == ["acme/other@1"])
+            let next = try hub.publishAdapter(F.graft(seed: 9), tenant: "acme", name: "support")
+            #expect(next.version == 4)
         }
     }
 
-    @Test("deleting each version one by one also removes the directory after the last")
+    @Test("deleting each version one by one leaves only markers, and listing shows nothing")
     func deletesLastSingleVersion() throws {
         try withTemporaryHub { hub in
             try Self.publish(hub, "acme", "support", count: 2)
             try hub.deleteAdapter(adapterID("acme/support@1"))
-            #expect(FileManager.default.fileExists(atPath: F.adapterDirectory(hub).path))
             try hub.deleteAdapter(adapterID("acme/support@2"))
-            #expect(!FileManager.default.fileExists(atPath: F.adapterDirectory(hub).path))
+            #expect(F.entries(F.adapterDirectory(hub)) == ["1.deleted", "2.deleted"])
             #expect(hub.listAdapters().isEmpty)
+            #expect(throws: AdapterStoreError.notFound("acme/support")) { try hub.resolveAdapter(adapterID("acme/support")) }
         }
     }
 
@@ -206,7 +208,7 @@ struct AdapterListDeleteTests {
             try Self.publish(hub, "acme", "support", count: 1)
             let leftover = try Self.leaveCrashedWrite(hub, version: 2)
             #expect(try hub.deleteAdapter(adapterID("acme/support")) == [adapterID("acme/support@1")])
-            #expect(F.entries(F.adapterDirectory(hub)) == [leftover.lastPathComponent])
+            #expect(F.entries(F.adapterDirectory(hub)) == [leftover.lastPathComponent, "1.deleted"])
             #expect(hub.listAdapters().isEmpty)
         }
     }

@@ -160,8 +160,8 @@ struct AdapterLoaderTests {
     @Test("an adapter is accepted when the loaded base's digest is unknown or the adapter records none")
     func digestOptional() throws {
         try withTemporaryHub { hub in
-            try hub.publishAdapter(F.graft(seed: 1, sha: F.otherSHA), tenant: "acme", name: "a")
-            try hub.publishAdapter(F.graft(seed: 2, sha: ""), tenant: "acme", name: "b")
+            try hub.publishAdapter(F.graft(seed: 1, name: "a", sha: F.otherSHA), tenant: "acme", name: "a")
+            try hub.publishAdapter(F.graft(seed: 2, name: "b", sha: ""), tenant: "acme", name: "b")
             #expect(try !Self.loader(hub, sha: nil).load(adapterID("acme/a")).cached)
             #expect(try !Self.loader(hub, sha: F.baseSHA).load(adapterID("acme/b")).cached)
             #expect(try F.holds(Self.loader(hub, sha: F.otherSHA).load(adapterID("acme/a")), seed: 1))
@@ -173,10 +173,10 @@ struct AdapterLoaderTests {
         try withTemporaryHub { hub in
             let wider = LlamaConfig(layers: 2, dim: 96, ffnDim: 96, heads: 4, kvHeads: 2, vocabularySize: 300,
                                     contextLength: 64, ropeBase: 10000, normEps: 1e-5)
-            try hub.publishAdapter(F.graft(seed: 1, config: wider), tenant: "acme", name: "wide")
+            try hub.publishAdapter(F.graft(seed: 1, name: "wide", config: wider), tenant: "acme", name: "wide")
             let deeper = LlamaConfig(layers: 3, dim: 64, ffnDim: 96, heads: 4, kvHeads: 2, vocabularySize: 300,
                                      contextLength: 64, ropeBase: 10000, normEps: 1e-5)
-            try hub.publishAdapter(F.graft(seed: 1, config: deeper), tenant: "acme", name: "deep")
+            try hub.publishAdapter(F.graft(seed: 1, name: "deep", config: deeper), tenant: "acme", name: "deep")
             let loader = Self.loader(hub)
             for name in ["wide", "deep"] {
                 let error = #expect(throws: AdapterError.self) { try loader.load(adapterID("acme/\(name)")) }
@@ -228,6 +228,9 @@ struct AdapterLoaderTests {
             let loaded = try loader.load(adapterID("acme/support"))
             #expect(F.holds(loaded, seed: 2), "the deleted version 1 was served instead of the new one")
             #expect(!loaded.cached)
+            #expect(loaded.id.version == 2, "a deleted version's number is not issued again")
+            #expect(throws: AdapterStoreError.self) { try loader.load(adapterID("acme/support@1")) }
+            #expect(try loader.load(adapterID("acme/support")).cached)
         }
     }
 }

@@ -81,7 +81,7 @@ struct AdapterPublishTests {
             let whole = try F.graft(seed: 3)
             let cut = Array(whole.dropLast(100))
             #expect(throws: AdapterFormatError.self) { try GraftFile.decode(cut) }
-            #expect(throws: (any Error).self) { try hub.publishAdapter(cut, tenant: "acme", name: "support") }
+            #expect(throws: AdapterFormatError.self) { try hub.publishAdapter(cut, tenant: "acme", name: "support") }
             #expect(F.allFiles(hub.root).isEmpty)
         }
     }
@@ -92,7 +92,7 @@ struct AdapterPublishTests {
             var damaged = try F.graft(seed: 3)
             damaged[damaged.count - 5] ^= 0xFF
             #expect(throws: AdapterFormatError.self) { try GraftFile.decode(damaged) }
-            #expect(throws: (any Error).self) { try hub.publishAdapter(damaged, tenant: "acme", name: "support") }
+            #expect(throws: AdapterFormatError.self) { try hub.publishAdapter(damaged, tenant: "acme", name: "support") }
             #expect(F.allFiles(hub.root).isEmpty)
         }
     }
@@ -207,6 +207,31 @@ struct AdapterPublishTests {
                 #expect(error == .otherTenant(id: text, tenant: "other"))
             }
             #expect(try hub.resolveAdapter(adapterID("acme/support"), as: "acme").id.version == 1)
+        }
+    }
+}
+
+@Suite("Publishing checks the file's own identity")
+struct AdapterIdentityTests {
+    typealias F = AdapterFixtures
+
+    @Test("a file made for another tenant or name is refused and leaves nothing")
+    func identityMismatch() throws {
+        try withTemporaryHub { hub in
+            #expect(throws: AdapterStoreError.self) {
+                try hub.publishAdapter(F.graft(seed: 1, tenant: "initech"), tenant: "acme", name: "support")
+            }
+            #expect(throws: AdapterStoreError.self) {
+                try hub.publishAdapter(F.graft(seed: 1, name: "other"), tenant: "acme", name: "support")
+            }
+            #expect(F.allFiles(hub.root).isEmpty)
+        }
+    }
+
+    @Test("version text must be a plain number")
+    func canonicalVersions() {
+        for text in ["acme/a@03", "acme/a@+3", "acme/a@ 3"] {
+            #expect(throws: AdapterStoreError.self) { try AdapterID(parsing: text) }
         }
     }
 }
