@@ -104,7 +104,7 @@ public struct LoRAAdapter: Equatable, Sendable {
     public func validate(against config: LlamaConfig) throws {
         guard rank > 0 else { throw AdapterError.invalid("rank \(rank) must be positive") }
         guard alpha.isFinite else { throw AdapterError.invalid("alpha is not finite") }
-        for (target, pair) in pairs {
+        for (target, pair) in pairs.sorted(by: { $0.key < $1.key }) {
             guard target.layer >= 0 && target.layer < config.layers else {
                 throw AdapterError.shapeMismatch(target: target.description,
                     detail: "layer \(target.layer) does not exist (the base model has \(config.layers)); maybe the wrong base model?")

@@ -1,6 +1,7 @@
 import Foundation
 import LlamaModel
 @testable import AdapterFormat
+import TestSupport
 
 /// SmolLM2-135M's shape, as its GGUF metadata gives it.
 let smolConfig = LlamaConfig(layers: 30, dim: 576, ffnDim: 1536, heads: 9, kvHeads: 3, vocabularySize: 49152,
@@ -20,25 +21,7 @@ enum Fixture {
     }
 }
 
-/// A seeded generator (SplitMix64) so every random test input is reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A standard normal sample (Box-Muller).
-    mutating func normal() -> Float {
-        let u1 = Double.random(in: Double.ulpOfOne..<1, using: &self), u2 = Double.random(in: 0..<1, using: &self)
-        return Float((-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2))
-    }
-}
+typealias SeededGenerator = SeededRandom
 
 /// An adapter shaped like a trained one: A ~ U(-1/sqrt(in), 1/sqrt(in)) (PEFT's Kaiming-uniform
 /// init), B ~ N(0, bStd^2). `ranks` overrides the rank of chosen targets.
