@@ -40,27 +40,22 @@ public struct LoRAPair: Equatable, Sendable {
     /// GGUF's interleaved one, per head of `headDim` rows: GGUF row 2j + i of a head is HF row
     /// i * headDim/2 + j (i in 0...1).
     public static func permuteRowsFromHF(_ m: [Float], rows: Int, width: Int, headDim: Int) -> [Float] {
-        var out = m
-        let half = headDim / 2
-        for h in 0..<rows / headDim {
-            for j in 0..<half {
-                for i in 0..<2 {
-                    let src = (h * headDim + i * half + j) * width, dst = (h * headDim + 2 * j + i) * width
-                    for c in 0..<width { out[dst + c] = m[src + c] }
-                }
-            }
-        }
-        return out
+        permuteRows(m, rows: rows, width: width, headDim: headDim, toGGUF: true)
     }
 
     /// The inverse of `permuteRowsFromHF`.
     public static func permuteRowsToHF(_ m: [Float], rows: Int, width: Int, headDim: Int) -> [Float] {
+        permuteRows(m, rows: rows, width: width, headDim: headDim, toGGUF: false)
+    }
+
+    private static func permuteRows(_ m: [Float], rows: Int, width: Int, headDim: Int, toGGUF: Bool) -> [Float] {
         var out = m
         let half = headDim / 2
         for h in 0..<rows / headDim {
             for j in 0..<half {
                 for i in 0..<2 {
-                    let src = (h * headDim + 2 * j + i) * width, dst = (h * headDim + i * half + j) * width
+                    let hf = (h * headDim + i * half + j) * width, gguf = (h * headDim + 2 * j + i) * width
+                    let (src, dst) = toGGUF ? (hf, gguf) : (gguf, hf)
                     for c in 0..<width { out[dst + c] = m[src + c] }
                 }
             }
