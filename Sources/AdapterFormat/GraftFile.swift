@@ -158,13 +158,18 @@ public enum GraftFile {
     private static func values(of e: TensorEntry, in bytes: [UInt8], dataStart: Int) throws -> [Float] {
         guard let expected = e.crc32 else { throw AdapterFormatError.invalidEntry(tensor: e.name, reason: "missing crc32") }
         let stored = bytes[(dataStart + e.begin)..<(dataStart + e.end)]
-        var raw = e.compressed ? try Compression.inflate(stored, rawSize: e.rawSize, tensor: e.name) : Array(stored)
-        if e.shuffled { raw = Compression.unshuffle(raw, width: e.dtype.byteSize) }
-        let actual = Compression.crc32(raw[...])
+        // Stored tensors are checked and decoded in place; only deflated ones need a buffer.
+        var raw = stored
+        if e.compressed {
+            var inflated = try Compression.inflate(stored, rawSize: e.rawSize, tensor: e.name)
+            if e.shuffled { inflated = Compression.unshuffle(inflated, width: e.dtype.byteSize) }
+            raw = inflated[...]
+        }
+        let actual = Compression.crc32(raw)
         guard actual == expected else {
             throw AdapterFormatError.checksumMismatch(tensor: e.name, expected: expected, actual: actual)
         }
-        let v = e.dtype.decode(raw[...])
+        let v = e.dtype.decode(raw)
         guard v.allSatisfy(\.isFinite) else { throw AdapterFormatError.nonFiniteValue(tensor: e.name) }
         return v
     }

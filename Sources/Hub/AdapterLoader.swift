@@ -41,7 +41,7 @@ public final class AdapterLoader: @unchecked Sendable {
         }
         if let hit { return Loaded(id: stored.id, adapter: hit.adapter, info: hit.info, cached: true) }
 
-        let bytes = try [UInt8](Data(contentsOf: stored.url))
+        let bytes = try readFile(stored.url.path)
         let (adapter, info) = try GraftFile.decode(bytes)
         if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
             throw AdapterError.invalid("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
@@ -64,4 +64,29 @@ public final class AdapterLoader: @unchecked Sendable {
     /// Bytes held by cached adapters.
     public var cachedBytes: Int { state.withLock { $0.bytes } }
     public var cachedCount: Int { state.withLock { $0.entries.count } }
+}
+
+/// The whole file, read straight into an array (no intermediate `Data` copy).
+func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw HubError.io(path: path, message: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { throw HubError.io(path: path, message: String(cString: strerror(errno))) }
+    let size = Int(st.st_size)
+    var failure: Int32 = 0
+    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+        var done = 0
+        while done < size {
+            let n = read(fd, buffer.baseAddress! + done, size - done)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = n < 0 ? errno : EIO; break }
+            done += n
+        }
+        count = done
+    }
+    guard failure == 0, bytes.count == size else {
+        throw HubError.io(path: path, message: failure != 0 ? String(cString: strerror(failure)) : "file shrank while reading")
+    }
+    return bytes
 }

@@ -26,8 +26,11 @@ public final class PreparedAdapter: @unchecked Sendable {
             let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)
             a.initialize(from: pair.a, count: pair.a.count)
             let bt = UnsafeMutablePointer<Float>.allocate(capacity: pair.b.count)
-            for o in 0..<pair.outFeatures {
-                for j in 0..<pair.rank { bt[j * pair.outFeatures + o] = scale * pair.b[o * pair.rank + j] }
+            pair.b.withUnsafeBufferPointer { b in
+                for j in 0..<pair.rank {  // contiguous writes; B (at most ~100 KB) stays in cache
+                    let row = bt + j * pair.outFeatures
+                    for o in 0..<pair.outFeatures { row[o] = scale * b[o * pair.rank + j] }
+                }
             }
             slots[Self.index(target, config)] = Slot(rank: pair.rank, inFeatures: pair.inFeatures,
                                                      outFeatures: pair.outFeatures, a: a, scaledBT: bt)

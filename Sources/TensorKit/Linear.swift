@@ -64,10 +64,15 @@ public enum Linear {
         let blocks = (k + 31) / 32
         let sums = pool.scratch(worker: 0, slot: 3, count: m * blocks)
         for r in 0..<m {
+            let xr = x + r * ldx
             for b in 0..<blocks {
-                var s: Float = 0
-                for e in b * 32..<min(k, b * 32 + 32) { s += x[r * ldx + e] }
-                sums[r * blocks + b] = s
+                if b * 32 + 32 <= k {
+                    sums[r * blocks + b] = (load16(xr + b * 32) + load16(xr + b * 32 + 16)).sum()
+                } else {
+                    var s: Float = 0
+                    for e in b * 32..<k { s += xr[e] }
+                    sums[r * blocks + b] = s
+                }
             }
         }
         var first: [Int] = []
@@ -82,12 +87,33 @@ public enum Linear {
             for r in 0..<m {
                 o.weight.panelDot(p, x: x + r * ldx, blockSums: sums + r * blocks, out: tmp)
                 for up in o.updates where up.rows.contains(r) {
-                    let u = up.u + (r - up.rows.lowerBound) * up.rank
-                    for j in 0..<up.rank { Kernels.axpy(u[j], up.bt + j * o.weight.rows + n0, tmp, cols) }
+                    addLowRank(tmp, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
+                               bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
                 }
                 let dst = o.out + r * o.ldo + n0
                 for j in 0..<cols { dst[j] = tmp[j] }
             }
         }
+    }
+
+    /// y[0..<cols] += Σ_j u[j] · bt[j * ldb ..< j * ldb + cols], holding a full 64-wide y in
+    /// registers across the rank.
+    @inline(__always)
+    static func addLowRank(_ y: UnsafeMutablePointer<Float>, u: UnsafePointer<Float>, rank: Int,
+                           bt: UnsafePointer<Float>, ldb: Int, cols: Int) {
+        guard cols == 64 else {
+            for j in 0..<rank { Kernels.axpy(u[j], bt + j * ldb, y, cols) }
+            return
+        }
+        let yr = UnsafeMutableRawPointer(y)
+        var a0 = load16(yr), a1 = load16(yr + 64), a2 = load16(yr + 128), a3 = load16(yr + 192)
+        var b = UnsafeRawPointer(bt)
+        for j in 0..<rank {
+            let uj = SIMD16<Float>(repeating: u[j])
+            a0 = a0.addingProduct(uj, load16(b)); a1 = a1.addingProduct(uj, load16(b + 64))
+            a2 = a2.addingProduct(uj, load16(b + 128)); a3 = a3.addingProduct(uj, load16(b + 192))
+            b += ldb * 4
+        }
+        store16(a0, yr); store16(a1, yr + 64); store16(a2, yr + 128); store16(a3, yr + 192)
     }
 }
