@@ -111,27 +111,25 @@ public final class LlamaModel: @unchecked Sendable {
             for (t, id) in seg.tokens.enumerated() { weights.tokenEmbedding.decodeRow(id, into: x + (starts[s] + t) * c.dim) }
         }
 
-        /// Each segment's LoRA terms of `projection`, whose input is `x`. The arena restarts
-        /// at every projection group (`first`); `finish` computes the group's deferred inputs.
-        var arena = ws.lora
-        var pending: [LowRankInput] = []
+        /// Each segment's LoRA terms for the projections of one group, which all read `x`:
+        /// u = weight · x · Aᵀ is computed here (into the arena, reused by every group) and
+        /// the rest is added inside the projection pass.
         let gemmScratch = ws.lora + 3 * T * totalRank
-        func lora(_ layer: Int, _ projection: Projection, x: UnsafePointer<Float>, ldx: Int,
-                  first: Bool = false) -> [Linear.LowRankUpdate] {
-            if totalRank == 0 { return [] }
-            if first { arena = ws.lora }
-            let slot = PreparedAdapter.index(LoRATarget(layer: layer, projection: projection), c)
-            var out: [Linear.LowRankUpdate] = []
-            for (s, seg) in segments.enumerated() where !seg.adapters.isEmpty {
-                out += seg.adapters.updates(slot: slot, x: x + starts[s] * ldx, ldx: ldx,
-                                            rows: starts[s]..<starts[s] + seg.tokens.count, arena: &arena,
-                                            gemmScratch: gemmScratch, pending: &pending)
+        func lora(_ layer: Int, _ projections: [Projection], x: UnsafePointer<Float>, ldx: Int) -> [[Linear.LowRankUpdate]] {
+            if totalRank == 0 { return projections.map { _ in [] } }
+            var arena = ws.lora
+            var pending: [LowRankInput] = []
+            let updates = projections.map { projection in
+                let slot = PreparedAdapter.index(LoRATarget(layer: layer, projection: projection), c)
+                return segments.indices.flatMap { s -> [Linear.LowRankUpdate] in
+                    let seg = segments[s]
+                    if seg.adapters.isEmpty { return [] }
+                    return seg.adapters.updates(slot: slot, x: x + starts[s] * ldx, ldx: ldx,
+                                                rows: starts[s]..<starts[s] + seg.tokens.count, arena: &arena,
+                                                gemmScratch: gemmScratch, pending: &pending)
+                }
             }
-            return out
-        }
-        func finish<R>(_ updates: R) -> R {
             LowRankInput.computeAll(pending, pool: pool)
-            pending.removeAll(keepingCapacity: true)
             return updates
         }
 
@@ -140,11 +138,11 @@ public final class LlamaModel: @unchecked Sendable {
             layer.attentionNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
-            Linear.project(xn, rows: T, ldx: c.dim, into: finish([
-                .init(layer.query, ws.q, updates: lora(l, .query, x: xn, ldx: c.dim, first: true)),
-                .init(layer.key, ws.k, updates: lora(l, .key, x: xn, ldx: c.dim)),
-                .init(layer.value, ws.v, updates: lora(l, .value, x: xn, ldx: c.dim)),
-            ]), pool: pool)
+            let qkv = lora(l, [.query, .key, .value], x: xn, ldx: c.dim)
+            Linear.project(xn, rows: T, ldx: c.dim, into: [
+                .init(layer.query, ws.q, updates: qkv[0]), .init(layer.key, ws.k, updates: qkv[1]),
+                .init(layer.value, ws.v, updates: qkv[2]),
+            ], pool: pool)
             for (s, seg) in segments.enumerated() {
                 let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
                 let keys = seg.cache.keys(l), values = seg.cache.values(l)
@@ -156,22 +154,20 @@ public final class LlamaModel: @unchecked Sendable {
                                   keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
                                   shape: shape, pool: pool)
             }
-            Linear.project(ws.attention, rows: T, ldx: c.dim, into: finish([
-                .init(layer.output, xn, updates: lora(l, .output, x: ws.attention, ldx: c.dim, first: true)),
-            ]), pool: pool)
+            let o = lora(l, [.output], x: ws.attention, ldx: c.dim)
+            Linear.project(ws.attention, rows: T, ldx: c.dim, into: [.init(layer.output, xn, updates: o[0])], pool: pool)
             add(x, xn, T * c.dim)
 
             layer.ffnNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
             }
-            Linear.project(xn, rows: T, ldx: c.dim, into: finish([
-                .init(layer.gate, ws.gate, updates: lora(l, .gate, x: xn, ldx: c.dim, first: true)),
-                .init(layer.up, ws.up, updates: lora(l, .up, x: xn, ldx: c.dim)),
-            ]), pool: pool)
+            let gateUp = lora(l, [.gate, .up], x: xn, ldx: c.dim)
+            Linear.project(xn, rows: T, ldx: c.dim, into: [
+                .init(layer.gate, ws.gate, updates: gateUp[0]), .init(layer.up, ws.up, updates: gateUp[1]),
+            ], pool: pool)
             Activation.swiglu(gate: ws.gate, up: ws.up, count: T * c.ffnDim)
-            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: finish([
-                .init(layer.down, xn, updates: lora(l, .down, x: ws.gate, ldx: c.ffnDim, first: true)),
-            ]), pool: pool)
+            let down = lora(l, [.down], x: ws.gate, ldx: c.ffnDim)
+            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [.init(layer.down, xn, updates: down[0])], pool: pool)
             add(x, xn, T * c.dim)
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }
