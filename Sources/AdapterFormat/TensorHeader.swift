@@ -40,15 +40,8 @@ struct TensorHeader {
     /// offsets against the data section.
     /// - Parameter graft: whether `.graft` fields (compression, shuffle, raw_size, crc32) are allowed.
     static func parse(_ bytes: [UInt8], graft: Bool) throws -> TensorHeader {
-        guard bytes.count >= 8 else {
-            throw AdapterFormatError.truncated(context: "the header length field", needed: 8, available: bytes.count)
-        }
-        var n: UInt64 = 0
-        for k in (0..<8).reversed() { n = n << 8 | UInt64(bytes[k]) }
-        guard n <= UInt64(SafeTensors.maxHeaderBytes) else {
-            throw AdapterFormatError.headerTooLarge(claimed: n, limit: SafeTensors.maxHeaderBytes)
-        }
-        let dataStart = 8 + Int(n)
+        let dataStart = try GraftFile.headerByteCount(bytes)
+        let n = dataStart - 8
         guard dataStart <= bytes.count else {
             throw AdapterFormatError.truncated(context: "the \(n)-byte header", needed: dataStart, available: bytes.count)
         }
