@@ -46,7 +46,7 @@ public final class AdapterLoader: @unchecked Sendable {
         if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
             throw AdapterError.invalid("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
         }
-        let prepared = try PreparedAdapter(adapter, config: config)
+        let prepared = try PreparedAdapter(adapter, config: config, valuesChecked: true)  // decode rejects non-finite values
         state.withLock { s in
             s.clock += 1
             if let old = s.entries[stored.id] { s.bytes -= old.adapter.byteCount }

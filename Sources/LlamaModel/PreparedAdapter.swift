@@ -17,8 +17,10 @@ public final class PreparedAdapter: @unchecked Sendable {
         let scaledBT: UnsafeMutablePointer<Float>
     }
 
-    public init(_ adapter: LoRAAdapter, config: LlamaConfig) throws {
-        try adapter.validate(against: config)
+    /// - Parameter valuesChecked: the values are known to be finite (e.g. the `.graft`
+    ///   decoder checked them), so validation only checks shapes.
+    public init(_ adapter: LoRAAdapter, config: LlamaConfig, valuesChecked: Bool = false) throws {
+        try adapter.validate(against: config, checkValues: !valuesChecked)
         self.adapter = adapter
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
         let scale = adapter.scale
