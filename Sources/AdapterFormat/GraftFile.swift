@@ -1,3 +1,4 @@
+import Dispatch
 import LlamaModel
 
 /// The `.graft` adapter file: safetensors-like, with optional per-tensor zlib compression.
@@ -78,13 +79,22 @@ public enum GraftFile {
         let meta = try GraftMetadata.decode(header.metadata)
         let factors = try pairEntries(header.entries)
 
-        var pairs: [LoRATarget: LoRAPair] = [:]
-        for target in factors.keys.sorted() {
-            let ab = factors[target]!
-            let a = try values(of: ab.a, in: bytes, dataStart: header.dataStart)
-            let b = try values(of: ab.b, in: bytes, dataStart: header.dataStart)
-            pairs[target] = LoRAPair(rank: ab.a.shape[0], inFeatures: ab.a.shape[1], outFeatures: ab.b.shape[0], a: a, b: b)
+        // Checksums and decoding dominate the load time; targets are independent, so they run
+        // in parallel, and the first failure in target order is the one reported.
+        let targets = factors.keys.sorted()
+        var decoded = [Result<LoRAPair, Error>?](repeating: nil, count: targets.count)
+        decoded.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: targets.count) { i in
+                let ab = factors[targets[i]]!
+                out[i] = Result {
+                    LoRAPair(rank: ab.a.shape[0], inFeatures: ab.a.shape[1], outFeatures: ab.b.shape[0],
+                             a: try values(of: ab.a, in: bytes, dataStart: header.dataStart),
+                             b: try values(of: ab.b, in: bytes, dataStart: header.dataStart))
+                }
+            }
         }
+        var pairs: [LoRATarget: LoRAPair] = [:]
+        for (target, result) in zip(targets, decoded) { pairs[target] = try result!.get() }
         let modules = Projection.allCases.filter { p in pairs.keys.contains { $0.projection == p } }.map(\.rawValue)
         guard Set(modules) == Set(meta.targetModules) else {
             throw AdapterFormatError.invalidMetadata(key: GraftMetadata.Key.targetModules,

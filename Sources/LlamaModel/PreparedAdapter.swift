@@ -1,3 +1,4 @@
+import Dispatch
 import TensorKit
 
 /// A `LoRAAdapter` laid out for the forward pass: per target, A [rank x in] as stored and
@@ -24,20 +25,29 @@ public final class PreparedAdapter: @unchecked Sendable {
         self.adapter = adapter
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
         let scale = adapter.scale
-        for (target, pair) in adapter.pairs {
-            let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)
-            a.initialize(from: pair.a, count: pair.a.count)
-            let bt = UnsafeMutablePointer<Float>.allocate(capacity: pair.b.count)
-            pair.b.withUnsafeBufferPointer { b in
-                for j in 0..<pair.rank {  // contiguous writes; B (at most ~100 KB) stays in cache
-                    let row = bt + j * pair.outFeatures
-                    for o in 0..<pair.outFeatures { row[o] = scale * b[o * pair.rank + j] }
-                }
+        let pairs = Array(adapter.pairs)
+        // Copying and transposing ~20 MB is a good part of an adapter's load time; pairs are
+        // independent, so both cores share it.
+        slots.withUnsafeMutableBufferPointer { slots in
+            DispatchQueue.concurrentPerform(iterations: pairs.count) { i in
+                let (target, pair) = pairs[i]
+                slots[Self.index(target, config)] = Self.prepare(pair, scale: scale)
             }
-            slots[Self.index(target, config)] = Slot(rank: pair.rank, inFeatures: pair.inFeatures,
-                                                     outFeatures: pair.outFeatures, a: a, scaledBT: bt)
         }
         self.slots = slots
+    }
+
+    private static func prepare(_ pair: LoRAPair, scale: Float) -> Slot {
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)
+        a.initialize(from: pair.a, count: pair.a.count)
+        let bt = UnsafeMutablePointer<Float>.allocate(capacity: pair.b.count)
+        pair.b.withUnsafeBufferPointer { b in
+            for j in 0..<pair.rank {  // contiguous writes; B (at most ~100 KB) stays in cache
+                let row = bt + j * pair.outFeatures
+                for o in 0..<pair.outFeatures { row[o] = scale * b[o * pair.rank + j] }
+            }
+        }
+        return Slot(rank: pair.rank, inFeatures: pair.inFeatures, outFeatures: pair.outFeatures, a: a, scaledBT: bt)
     }
 
     deinit {
