@@ -66,14 +66,15 @@ public final class AdapterLoader: @unchecked Sendable {
     public var cachedCount: Int { state.withLock { $0.entries.count } }
 }
 
-/// The whole file, read straight into an array (no intermediate `Data` copy).
-func readFile(_ path: String) throws -> [UInt8] {
+/// The whole file (or its first `limit` bytes), read straight into an array (no
+/// intermediate `Data` copy).
+func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw HubError.io(path: path, message: String(cString: strerror(errno))) }
     defer { close(fd) }
     var st = stat()
     guard fstat(fd, &st) == 0 else { throw HubError.io(path: path, message: String(cString: strerror(errno))) }
-    let size = Int(st.st_size)
+    let size = min(Int(st.st_size), limit)
     var failure: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
         var done = 0

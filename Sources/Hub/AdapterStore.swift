@@ -137,6 +137,13 @@ extension Hub {
                                      UInt64(modified.tv_sec), UInt64(modified.tv_nsec)])
     }
 
+    /// The header of a stored adapter (enough for `GraftFile.summary`), without reading its
+    /// tensors.
+    public func adapterHeader(_ stored: StoredAdapter) throws -> [UInt8] {
+        let length = try GraftFile.headerByteCount(try readFile(stored.url.path, limit: 8))
+        return try readFile(stored.url.path, limit: length)
+    }
+
     /// Stores `bytes` (an encoded .graft file) as the next version of `tenant/name`.
     @discardableResult
     public func publishAdapter(_ bytes: [UInt8], tenant: String, name: String) throws -> AdapterID {

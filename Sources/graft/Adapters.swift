@@ -45,7 +45,7 @@ struct AdaptersList: ParsableCommand {
         let all = registryOptions.hub.listAdapters(tenant: tenant)
         if all.isEmpty { print("no adapters in \(registryOptions.hub.root.path)"); return }
         for a in all {
-            let summary = (try? GraftFile.summary([UInt8](Data(contentsOf: a.url))))
+            let summary = try? GraftFile.summary(registryOptions.hub.adapterHeader(a))
             let detail = summary.map { "rank \($0.rank), \($0.targetModules.joined(separator: ",")), base \($0.info.baseModel)" } ?? "unreadable"
             print("\(a.id)  \(a.size) bytes  \(detail)")
         }
@@ -60,7 +60,7 @@ struct AdaptersShow: ParsableCommand {
     func run() throws {
         let hub = registryOptions.hub
         let stored = try hub.resolveAdapter(AdapterID(parsing: id))
-        let s = try GraftFile.summary([UInt8](Data(contentsOf: stored.url)))
+        let s = try GraftFile.summary(hub.adapterHeader(stored))
         print("id:            \(stored.id)")
         print("file:          \(stored.url.path)")
         print("rank / alpha:  \(s.rank) / \(s.alpha)\(s.useRSLoRA ? " (rsLoRA)" : "")")
