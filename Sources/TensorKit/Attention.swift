@@ -88,3 +88,78 @@ public enum Attention {
         return s
     }
 }
+
+extension Attention {
+    /// Gradients of `forward` for whole sequences (no cached prefix): `segments` are row ranges
+    /// of one batch, each a sequence starting at position 0 that attends only to its own rows.
+    /// Writes dq [T x (H*hd)], dk and dv [T x (G*hd)], all with row stride `ldd`, from the
+    /// output gradient `dOut`, the forward's output `out` and its inputs (q after RoPE, keys,
+    /// values). Probabilities are recomputed, not stored. Work items are (sequence, query head);
+    /// each head's key/value gradient goes to its own buffer and the heads of a group are summed
+    /// afterwards in a fixed order, so results do not depend on the thread count.
+    public static func backward(dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>,
+                                dv: UnsafeMutablePointer<Float>, ldd: Int,
+                                dOut: UnsafePointer<Float>, out: UnsafePointer<Float>, ldo: Int,
+                                q: UnsafePointer<Float>, ldq: Int,
+                                keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int,
+                                segments: [Range<Int>], shape: Shape, pool: ThreadPool = .shared) {
+        let H = shape.heads, hd = shape.headDim, group = H / shape.kvHeads, scale = shape.scale
+        let T = segments.map(\.upperBound).max() ?? 0
+        guard T > 0 else { return }
+        let partialK = UnsafeMutablePointer<Float>.allocate(capacity: T * H * hd)
+        let partialV = UnsafeMutablePointer<Float>.allocate(capacity: T * H * hd)
+        defer { partialK.deallocate(); partialV.deallocate() }
+        let ldp = H * hd
+        pool.parallelFor(segments.count * H) { item, worker in
+            let seg = segments[item / H], h = item % H, g = h / group
+            let n = seg.count, r0 = seg.lowerBound
+            if n == 0 { return }
+            let p = pool.scratch(worker: worker, slot: 5, count: n * n)
+            let gemm = pool.scratch(worker: worker, slot: 6, count: Gemm.multiplyScratchSize(m: n, k: max(hd, n)))
+            let dp = pool.scratch(worker: worker, slot: 7, count: n * n)
+            let tr = pool.scratch(worker: worker, slot: 8, count: n * n)
+            let qh = q + r0 * ldq + h * hd, kg = keys + r0 * ldkv + g * hd, vg = values + r0 * ldkv + g * hd
+            let doh = dOut + r0 * ldo + h * hd, oh = out + r0 * ldo + h * hd
+            Gemm.multiply(m: n, n: n, k: hd, a: qh, lda: ldq, b: kg, ldb: ldkv, transposeB: true,
+                          c: p, ldc: n, accumulate: false, scratch: gemm)
+            for i in 0..<n {
+                let row = p + i * n
+                for j in 0...i { row[j] *= scale }
+                Softmax.inPlace(row, i + 1)
+                for j in (i + 1)..<n { row[j] = 0 }
+            }
+            Gemm.multiply(m: n, n: n, k: hd, a: doh, lda: ldo, b: vg, ldb: ldkv, transposeB: true,
+                          c: dp, ldc: n, accumulate: false, scratch: gemm)
+            for i in 0..<n {
+                let d = dot(doh + i * ldo, oh + i * ldo, hd)
+                let pr = p + i * n, dr = dp + i * n
+                for j in 0...i { dr[j] = pr[j] * (dr[j] - d) * scale }
+                for j in (i + 1)..<n { dr[j] = 0 }
+            }
+            Gemm.multiply(m: n, n: hd, k: n, a: dp, lda: n, b: kg, ldb: ldkv, transposeB: false,
+                          c: dq + r0 * ldd + h * hd, ldc: ldd, accumulate: false, scratch: gemm)
+            transpose(dp, n, into: tr)
+            Gemm.multiply(m: n, n: hd, k: n, a: tr, lda: n, b: qh, ldb: ldq, transposeB: false,
+                          c: partialK + r0 * ldp + h * hd, ldc: ldp, accumulate: false, scratch: gemm)
+            transpose(p, n, into: tr)
+            Gemm.multiply(m: n, n: hd, k: n, a: tr, lda: n, b: doh, ldb: ldo, transposeB: false,
+                          c: partialV + r0 * ldp + h * hd, ldc: ldp, accumulate: false, scratch: gemm)
+        }
+        for seg in segments {
+            for t in seg {
+                for g in 0..<shape.kvHeads {
+                    let k = dk + t * ldd + g * hd, v = dv + t * ldd + g * hd
+                    let pk = partialK + t * ldp + g * group * hd, pv = partialV + t * ldp + g * group * hd
+                    for i in 0..<hd { k[i] = pk[i]; v[i] = pv[i] }
+                    for member in 1..<group {
+                        for i in 0..<hd { k[i] += pk[member * hd + i]; v[i] += pv[member * hd + i] }
+                    }
+                }
+            }
+        }
+    }
+
+    private static func transpose(_ m: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<n { for j in 0..<n { out[j * n + i] = m[i * n + j] } }
+    }
+}

@@ -50,13 +50,13 @@ public enum Gemm {
     /// C (+)= Apacked · B for every target, in parallel on `pool`. `aPacked` comes from
     /// `packA` with `m` rows and depth `k`.
     public static func run(aPacked: UnsafePointer<Float>, m: Int, k: Int, targets: [Target],
-                           accumulate: Bool, pool: ThreadPool) {
+                           accumulate: Bool, pool: ThreadPool, itemsPerThread: Int = 4) {
         let slivers = (m + mr - 1) / mr
         var firstItem: [Int] = []
         var panels = 0
         for t in targets { firstItem.append(panels); panels += t.panelCount }
         // Split along m only when there are too few panels to keep every thread busy.
-        let chunks = max(1, min(slivers, (4 * pool.threadCount + panels - 1) / panels))
+        let chunks = max(1, min(slivers, (itemsPerThread * pool.threadCount + panels - 1) / panels))
         let sliversPerChunk = (slivers + chunks - 1) / chunks
         pool.parallelFor(panels * chunks) { item, worker in
             let global = item / chunks, chunk = item % chunks

@@ -117,3 +117,42 @@ public enum Linear {
         store16(a0, yr); store16(a1, yr + 64); store16(a2, yr + 128); store16(a3, yr + 192)
     }
 }
+
+extension Linear {
+    /// One weight's part of a backward product: the rows `rows` of `weight` (starting at a
+    /// multiple of 64, or at 0).
+    public struct BackwardInput {
+        public var weight: PanelMatrix
+        public var rows: Range<Int>
+        public init(_ weight: PanelMatrix, rows: Range<Int>? = nil) {
+            self.weight = weight; self.rows = rows ?? 0..<weight.rows
+        }
+    }
+
+    /// dX[m x cols] (+)= Σ_i dY_i · W_i[rows_i]: the input gradient of `project` for weights
+    /// that read the same input. `dy` holds the output gradients side by side, weight i's
+    /// `rows_i.count` columns after those of the weights before it (row stride `ldy`), so the
+    /// whole sum is one GEMM of depth Σ rows_i. The weights are decoded panel by panel, never
+    /// expanded as a whole.
+    public static func backward(_ dy: UnsafePointer<Float>, rows m: Int, ldy: Int, weights: [BackwardInput],
+                                into dx: UnsafeMutablePointer<Float>, ldx: Int, accumulate: Bool,
+                                pool: ThreadPool = .shared) {
+        guard m > 0, let cols = weights.first?.weight.cols else { return }
+        for w in weights { precondition(w.weight.cols == cols, "all weights must share the input width") }
+        var offsets: [Int] = []
+        var k = 0
+        for w in weights { offsets.append(k); k += w.rows.count }
+        pool.exclusive {
+            let aPacked = pool.scratch(worker: 0, slot: 0, count: Gemm.packedASize(m: m, k: k))
+            Gemm.packA(dy, lda: ldy, m: m, k: k, into: aPacked)
+            let target = Gemm.Target(n: cols, c: dx, ldc: ldx) { p, scratch in
+                for (w, offset) in zip(weights, offsets) {
+                    w.weight.transposedPanel(p, rows: w.rows, into: scratch + offset * Gemm.nr)
+                }
+                return UnsafePointer(scratch)
+            }
+            Gemm.run(aPacked: aPacked, m: m, k: k, targets: [target], accumulate: accumulate, pool: pool,
+                     itemsPerThread: 8)
+        }
+    }
+}

@@ -67,6 +67,11 @@ public final class RoPETable: @unchecked Sendable {
     /// Rotates `heads` heads of `headDim` in each of T rows (row stride `ld`); row t is at
     /// position `startPosition + t`.
     public func apply(_ x: UnsafeMutablePointer<Float>, rows: Int, ld: Int, heads: Int, startPosition: Int) {
+        rotate(x, rows: rows, ld: ld, heads: heads, startPosition: startPosition, sign: 1)
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, ld: Int, heads: Int, startPosition: Int,
+                        sign: Float) {
         reserve(startPosition + rows)
         let half = headDim / 2
         cosTable.withUnsafeBufferPointer { cosT in
@@ -78,8 +83,9 @@ public final class RoPETable: @unchecked Sendable {
                         let v = x + t * ld + h * headDim
                         for i in 0..<half {
                             let x0 = v[2 * i], x1 = v[2 * i + 1]
-                            v[2 * i] = x0 * c[i] - x1 * s[i]
-                            v[2 * i + 1] = x0 * s[i] + x1 * c[i]
+                            let si = sign * s[i]
+                            v[2 * i] = x0 * c[i] - x1 * si
+                            v[2 * i + 1] = x0 * si + x1 * c[i]
                         }
                     }
                 }
@@ -184,5 +190,74 @@ public enum Kernels {
             i += 16
         }
         while i < n { y[i] += alpha * x[i]; i += 1 }
+    }
+}
+
+// MARK: - Backward passes (frozen weights: gradients with respect to the inputs only)
+
+extension RMSNorm {
+    /// dx (+)= ∂L/∂input given dy = ∂L/∂out, for out = input · r · weight with
+    /// r = 1/sqrt(mean(input²) + eps): dx = r · (w∘dy) − input · r³/dim · Σ(w∘dy∘input).
+    public static func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                weight: UnsafePointer<Float>, rows: Int, dim: Int, eps: Float, accumulate: Bool) {
+        for t in 0..<rows {
+            let x = input + t * dim, g = dy + t * dim, d = dx + t * dim
+            let r = 1 / (sumOfSquares(x, dim) / Float(dim) + eps).squareRoot()
+            var dot: Float = 0
+            for i in 0..<dim { dot += weight[i] * g[i] * x[i] }
+            let c = dot * r * r * r / Float(dim)
+            if accumulate {
+                for i in 0..<dim { d[i] += r * weight[i] * g[i] - x[i] * c }
+            } else {
+                for i in 0..<dim { d[i] = r * weight[i] * g[i] - x[i] * c }
+            }
+        }
+    }
+}
+
+extension RoPETable {
+    /// The backward of `apply`: rotation is orthogonal, so the gradient rotates by the
+    /// opposite angle.
+    public func applyInverse(_ x: UnsafeMutablePointer<Float>, rows: Int, ld: Int, heads: Int, startPosition: Int) {
+        rotate(x, rows: rows, ld: ld, heads: heads, startPosition: startPosition, sign: -1)
+    }
+}
+
+extension Activation {
+    /// out[i] = silu(gate[i]) · up[i], leaving `gate` as it is.
+    public static func swiglu(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                              count: Int) {
+        var i = 0
+        while i + 16 <= count {
+            let g = load16(gate + i)
+            store16(g / (1 + FastMath.exp(-g)) * load16(up + i), out + i)
+            i += 16
+        }
+        while i < count {
+            let g = gate[i]
+            out[i] = g / (1 + expf(-g)) * up[i]
+            i += 1
+        }
+    }
+
+    /// Gradients of h = silu(g) · u: du = dh · silu(g), dg = dh · u · σ(g)(1 + g(1 − σ(g))).
+    public static func swigluBackward(dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>,
+                                      dh: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                      count: Int) {
+        var i = 0
+        let one = SIMD16<Float>(repeating: 1)
+        while i + 16 <= count {
+            let g = load16(gate + i), d = load16(dh + i)
+            let s = one / (one + FastMath.exp(-g))
+            store16(d * g * s, dUp + i)
+            store16(d * load16(up + i) * s * (one + g * (one - s)), dGate + i)
+            i += 16
+        }
+        while i < count {
+            let g = gate[i], s = 1 / (1 + expf(-g))
+            dUp[i] = dh[i] * g * s
+            dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
+            i += 1
+        }
     }
 }

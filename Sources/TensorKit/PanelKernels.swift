@@ -132,3 +132,67 @@ extension PanelMatrix {
         store16(a0, o); store16(a1, o + 64); store16(a2, o + 128); store16(a3, o + 192)
     }
 }
+
+extension PanelMatrix {
+    /// Columns `64c ..< 64c + 64` of the rows in `rowRange` (starting at a multiple of 64), row
+    /// by row: for each row o, 64 consecutive floats W[o, 64c + j] (zero past `cols`). This is
+    /// a B panel (depth = rows) of dX = dY · W, the input gradient of `out = x · Wᵀ`, decoded
+    /// straight from the stored bits.
+    public func transposedPanel(_ c: Int, rows rowRange: Range<Int>, into dst: UnsafeMutablePointer<Float>) {
+        precondition(rowRange.lowerBound % Self.width == 0)
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: 64 * 64)
+        defer { tile.deallocate() }
+        let width = min(64, cols - 64 * c)
+        for p in rowRange.lowerBound / 64..<(rowRange.upperBound + 63) / 64 {
+            // tile[e][j]: column 64c + e, row 64p + j.
+            let base = UnsafeRawPointer(panel(p))
+            switch format {
+            case .f32:
+                (tile).update(from: base.assumingMemoryBound(to: Float.self) + 64 * c * 64, count: width * 64)
+            case .q4_1, .q8_0:
+                for half in 0..<(width + 31) / 32 {
+                    decodeBlock(base, block: 2 * c + half, into: tile + half * 32 * 64)
+                }
+            }
+            let rows = min(64, rowRange.upperBound - 64 * p)
+            let out = dst + (64 * p - rowRange.lowerBound) * 64
+            for j in 0..<rows {
+                let o = out + j * 64
+                for e in 0..<width { o[e] = tile[e * 64 + j] }
+                for e in width..<64 { o[e] = 0 }
+            }
+        }
+    }
+
+    /// Block `b` (32 columns) of a quantized panel as [32][64] floats.
+    @inline(__always)
+    private func decodeBlock(_ base: UnsafeRawPointer, block b: Int, into out: UnsafeMutablePointer<Float>) {
+        var dst = UnsafeMutableRawPointer(out)
+        if format == .q4_1 {
+            let blk = base + b * 1280
+            let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
+            let m0 = loadHalf16(blk + 128), m1 = loadHalf16(blk + 160), m2 = loadHalf16(blk + 192), m3 = loadHalf16(blk + 224)
+            var nib = blk + 256
+            for _ in 0..<32 {
+                let lo = nib.loadUnaligned(as: SIMD16<UInt8>.self)
+                let hi = nib.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
+                store16(m0.addingProduct(d0, widenU8(lo & 0x0F)), dst)
+                store16(m1.addingProduct(d1, widenU8(hi & 0x0F)), dst + 64)
+                store16(m2.addingProduct(d2, widenU8(lo &>> 4)), dst + 128)
+                store16(m3.addingProduct(d3, widenU8(hi &>> 4)), dst + 192)
+                nib += 32; dst += 256
+            }
+        } else {
+            let blk = base + b * 2176
+            let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
+            var q = blk + 128
+            for _ in 0..<32 {
+                store16(d0 * widenI8(q.loadUnaligned(as: SIMD16<Int8>.self)), dst)
+                store16(d1 * widenI8(q.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)), dst + 64)
+                store16(d2 * widenI8(q.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)), dst + 128)
+                store16(d3 * widenI8(q.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)), dst + 192)
+                q += 64; dst += 256
+            }
+        }
+    }
+}

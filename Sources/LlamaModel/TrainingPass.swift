@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import TensorKit
+
+/// One training sequence: its tokens and, per position, the token that position must predict
+/// (normally the next token) or -1 where no loss is taken (prompt, padding-free ends).
+public struct TrainingSequence: Sendable, Equatable {
+    public var tokens: [Int]
+    public var targets: [Int]
+    /// The gradient weight of this sequence's summed negative log-likelihood (1 / label tokens
+    /// of the accumulation window for SFT; DPO sets its own per sequence).
+    public var weight: Float
+
+    public init(tokens: [Int], targets: [Int], weight: Float = 1) {
+        precondition(tokens.count == targets.count, "one target per token")
+        self.tokens = tokens; self.targets = targets; self.weight = weight
+    }
+
+    /// Positions that carry a label.
+    public var labelCount: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
+}
+
+/// What the forward pass measured on one sequence.
+public struct SequenceLoss: Sendable, Equatable {
+    /// Σ of the negative log-likelihoods of the labelled positions (in Double).
+    public var nll: Double
+    public var tokens: Int
+    /// Positions whose most likely token is the label.
+    public var correct: Int
+    public init(nll: Double = 0, tokens: Int = 0, correct: Int = 0) { self.nll = nll; self.tokens = tokens; self.correct = correct }
+}
+
+extension LlamaModel {
+    /// Runs a batch of whole sequences forward (each from position 0, no padding) with the LoRA
+    /// factors being trained, and, when `backward`, adds ∂(Σ_s weight_s · NLL_s)/∂θ to
+    /// `lora.gradients`. The frozen weights are read as stored; the output head runs only at
+    /// labelled positions, in chunks. `dropoutKey` seeds the LoRA dropout masks (ignored when
+    /// the dropout rate is 0). Returns each sequence's loss.
+    public func trainingPass(_ batch: [TrainingSequence], lora: TrainableLoRA?, backward: Bool,
+                             dropoutKey: UInt64 = 0) throws -> [SequenceLoss] {
+        precondition(!backward || lora != nil, "a backward pass needs trainable factors")
+        let c = config
+        var segments: [Range<Int>] = []
+        var T = 0
+        for seq in batch {
+            guard !seq.tokens.isEmpty else { throw ModelError.emptyInput }
+            for t in seq.tokens where t < 0 || t >= c.vocabularySize { throw ModelError.badToken(t, vocabularySize: c.vocabularySize) }
+            for t in seq.targets where t >= c.vocabularySize { throw ModelError.badToken(t, vocabularySize: c.vocabularySize) }
+            segments.append(T..<T + seq.tokens.count)
+            T += seq.tokens.count
+        }
+        guard T > 0 else { throw ModelError.emptyInput }
+        return pool.exclusive {
+            let pass = TrainingPassState(model: self, lora: lora, rows: T, segments: segments,
+                                         dropout: lora.map { $0.shape.dropout } ?? 0, dropoutKey: dropoutKey)
+            defer { pass.release() }
+            lora?.prepare()
+            var row = 0
+            for seq in batch {
+                for t in 0..<seq.tokens.count { weights.tokenEmbedding.decodeRow(seq.tokens[t], into: pass.tape.x(0) + (row + t) * c.dim) }
+                row += seq.tokens.count
+            }
+            for l in 0..<c.layers { pass.forwardLayer(l) }
+            var labelled: [LabelledRow] = []
+            for (s, seq) in batch.enumerated() {
+                for (t, target) in seq.targets.enumerated() where target >= 0 {
+                    labelled.append(LabelledRow(row: segments[s].lowerBound + t, target: target, sequence: s, weight: seq.weight))
+                }
+            }
+            var losses = [SequenceLoss](repeating: SequenceLoss(), count: batch.count)
+            pass.head(labelled, losses: &losses, backward: backward)
+            if backward {
+                for l in (0..<c.layers).reversed() { pass.backwardLayer(l) }
+            }
+            return losses
+        }
+    }
+}
+
+struct LabelledRow {
+    var row: Int
+    var target: Int
+    var sequence: Int
+    var weight: Float
+}
+
+/// Activations kept from the forward for the backward, per layer: the residual input x, q and
+/// k after RoPE, v, the attention output, the residual after attention, gate and up (before
+/// SwiGLU) and each LoRA target's u = drop(x)·Aᵀ. Norm outputs and the SwiGLU product are
+/// recomputed. One allocation.
+final class TrainingTape {
+    let rows: Int
+    let c: LlamaConfig
+    let perLayer: Int
+    let uWidth: Int  // floats of u per row for all targets of a layer
+    let storage: UnsafeMutablePointer<Float>
+
+    init(rows T: Int, config c: LlamaConfig, uWidth: Int) {
+        rows = T
+        self.c = c
+        self.uWidth = uWidth
+        perLayer = T * (4 * c.dim + 2 * c.kvDim + 2 * c.ffnDim + uWidth)
+        storage = .allocate(capacity: perLayer * c.layers + T * c.dim)
+    }
+
+    func release() { storage.deallocate() }
+
+    /// The residual stream entering layer l (l == layers: the final hidden state).
+    func x(_ l: Int) -> UnsafeMutablePointer<Float> { l == c.layers ? storage + perLayer * c.layers : storage + l * perLayer }
+    func q(_ l: Int) -> UnsafeMutablePointer<Float> { x(l) + rows * c.dim }
+    func k(_ l: Int) -> UnsafeMutablePointer<Float> { q(l) + rows * c.dim }
+    func v(_ l: Int) -> UnsafeMutablePointer<Float> { k(l) + rows * c.kvDim }
+    func attention(_ l: Int) -> UnsafeMutablePointer<Float> { v(l) + rows * c.kvDim }
+    func mid(_ l: Int) -> UnsafeMutablePointer<Float> { attention(l) + rows * c.dim }
+    func gate(_ l: Int) -> UnsafeMutablePointer<Float> { mid(l) + rows * c.dim }
+    func up(_ l: Int) -> UnsafeMutablePointer<Float> { gate(l) + rows * c.ffnDim }
+    func u(_ l: Int) -> UnsafeMutablePointer<Float> { up(l) + rows * c.ffnDim }
+}
