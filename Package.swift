@@ -10,6 +10,9 @@ let fastMath: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=\(march)"])]
 let fastMath: [SwiftSetting] = []
 #endif
 
+/// New targets: Swift 6 language mode, complete concurrency checking.
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "Graft",
     platforms: [.macOS(.v15)],
@@ -36,10 +39,19 @@ let package = Package(
         .target(name: "SVDMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/SVDMerge"),
         .target(name: "TiesMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/TiesMerge"),
         .target(name: "DareMerge", dependencies: ["LlamaModel", "MergeSupport"], path: "Plugins/DareMerge"),
+        // Training: the trainer core, and the dataset formats as plugins.
+        .target(name: "Training", dependencies: ["LlamaModel", "Tokenizer"], swiftSettings: swift6),
+        .target(name: "ChatFormat", dependencies: ["Training"], path: "Plugins/ChatFormat", swiftSettings: swift6),
+        .target(name: "CompletionsFormat", dependencies: ["Training"], path: "Plugins/CompletionsFormat", swiftSettings: swift6),
+        .target(name: "QAFormat", dependencies: ["Training"], path: "Plugins/QAFormat", swiftSettings: swift6),
+        .target(name: "InstructionFormat", dependencies: ["Training"], path: "Plugins/InstructionFormat", swiftSettings: swift6),
+        .target(name: "TextFormat", dependencies: ["Training"], path: "Plugins/TextFormat", swiftSettings: swift6),
         .executableTarget(name: "graft", dependencies: [
             "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
+            "Training", "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
             "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fastMath),
         .target(name: "TestSupport", path: "Tests/Support"),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "GGUF", "TestSupport"], swiftSettings: fastMath),
@@ -50,6 +62,9 @@ let package = Package(
                     swiftSettings: fastMath),
         .testTarget(name: "AdapterFormatTests", dependencies: ["AdapterFormat", "LlamaModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "CZlib", "AdapterFormat", "LlamaModel", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "LlamaModel", "Tokenizer", "GGUF", "TestSupport",
+                                                         "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat",
+                                                         "TextFormat"], swiftSettings: swift6),
         .testTarget(name: "MergePluginsTests", dependencies: ["LlamaModel", "MergeSupport", "LinearMerge", "CatMerge",
                                                              "SVDMerge", "TiesMerge", "DareMerge"]),
     ],

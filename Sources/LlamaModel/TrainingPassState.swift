@@ -363,7 +363,7 @@ enum CrossEntropy {
         var acc = SIMD16<Float>()
         var j = 0
         let raw = UnsafeMutableRawPointer(logits)
-        while j + 16 <= n {
+        while FastMath.vectorExp && j + 16 <= n {
             acc += FastMath.exp(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - m)
             j += 16
         }
@@ -374,7 +374,7 @@ enum CrossEntropy {
         if let w = gradientScale {
             let l = SIMD16<Float>(repeating: lse), wv = SIMD16<Float>(repeating: w)
             j = 0
-            while j + 16 <= n {
+            while FastMath.vectorExp && j + 16 <= n {
                 let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self)
                 raw.storeBytes(of: FastMath.exp(v - l) * wv, toByteOffset: 4 * j, as: SIMD16<Float>.self)
                 j += 16

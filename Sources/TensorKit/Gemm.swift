@@ -84,10 +84,11 @@ public enum Gemm {
             let rows = min(mr, m - s * mr)
             let a = aPacked + s * mr * k
             let cBase = c + s * mr * ldc + n0
+            let wide = wideRegisters
             if rows == mr && cols == nr {
-                kernel6x64(k, a, b, cBase, ldc, accumulate)
+                if wide { kernel6x64(k, a, b, cBase, ldc, accumulate) } else { kernel6x64Narrow(k, a, b, cBase, ldc, accumulate) }
             } else {
-                kernel6x64(k, a, b, tile, nr, false)
+                if wide { kernel6x64(k, a, b, tile, nr, false) } else { kernel6x64Narrow(k, a, b, tile, nr, false) }
                 for r in 0..<rows {
                     let dst = cBase + r * ldc, src = tile + r * nr
                     if accumulate {

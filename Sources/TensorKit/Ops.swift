@@ -98,7 +98,7 @@ public enum Activation {
     /// gate[i] = silu(gate[i]) * up[i] (SwiGLU), for `count` elements.
     public static func swiglu(gate: UnsafeMutablePointer<Float>, up: UnsafePointer<Float>, count: Int) {
         var i = 0
-        while i + 16 <= count {
+        while FastMath.vectorExp && i + 16 <= count {
             let g = load16(gate + i)
             let silu = g / (1 + FastMath.exp(-g))
             store16(silu * load16(up + i), gate + i)
@@ -121,7 +121,7 @@ public enum Softmax {
         var i = 0
         let mv = SIMD16<Float>(repeating: m)
         var acc = SIMD16<Float>()
-        while i + 16 <= n {
+        while FastMath.vectorExp && i + 16 <= n {
             let e = FastMath.exp(load16(x + i) - mv)
             store16(e, x + i)
             acc += e
@@ -135,6 +135,10 @@ public enum Softmax {
 }
 
 public enum FastMath {
+    /// Whether `exp` below pays off: on CPUs without 512-bit registers the compiler splits
+    /// its 16-lane arithmetic into lane loops, and libm's scalar expf is several times faster.
+    public static let vectorExp = Gemm.wideRegisters
+
     /// e^x for 16 lanes: range reduction x = n·ln2 + r, |r| <= ln2/2, a degree-7 Taylor
     /// polynomial for e^r (relative error < 1e-7 on the interval), then scaling by 2^n.
     @inline(__always)
@@ -228,7 +232,7 @@ extension Activation {
     public static func swiglu(out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
                               count: Int) {
         var i = 0
-        while i + 16 <= count {
+        while FastMath.vectorExp && i + 16 <= count {
             let g = load16(gate + i)
             store16(g / (1 + FastMath.exp(-g)) * load16(up + i), out + i)
             i += 16
@@ -246,7 +250,7 @@ extension Activation {
                                       count: Int) {
         var i = 0
         let one = SIMD16<Float>(repeating: 1)
-        while i + 16 <= count {
+        while FastMath.vectorExp && i + 16 <= count {
             let g = load16(gate + i), d = load16(dh + i)
             let s = one / (one + FastMath.exp(-g))
             store16(d * g * s, dUp + i)

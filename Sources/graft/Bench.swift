@@ -29,6 +29,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Weights in memory: quantized (default) or float32 (expanded once, for comparison).")
     var weights: LlamaWeights.Storage = .quantized
 
+    @Flag(help: "Measure LoRA training speed instead (rank 16, all projections, 4 x 256 tokens per step, 64 masked).")
+    var train = false
+
     var adapterRank: Int { 16 }
 
     /// Speed of `decodeTokens` greedy steps after `prompt`.
@@ -102,6 +105,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if train { return try runTrain() }
         let t0 = Clock.now
         let model = try modelOptions.load(storage: weights)
         let loadSeconds = Clock.now - t0
