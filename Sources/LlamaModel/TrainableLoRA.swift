@@ -86,7 +86,7 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
         var ranks: [LoRATarget: Int] = [:]
         for l in 0..<config.layers { for p in shape.targets { ranks[LoRATarget(layer: l, projection: p)] = shape.rank } }
         self.init(shape: shape, config: config, ranks: ranks)
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         for case let s? in slots {
             let bound = 1 / Float(s.inFeatures).squareRoot()
             for i in 0..<s.rank * s.inFeatures { values[s.a + i] = (2 * rng.nextUnitFloat() - 1) * bound }
@@ -138,24 +138,19 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
     var maxRank: Int { slots.compactMap { $0?.rank }.max() ?? 0 }
 }
 
-/// A small, fast, seedable generator (SplitMix64), for initialization and dropout masks.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(state)
-    }
-
+/// SplitMix64's finalizer: a well-mixed 64-bit hash, for deriving keys (data order, dropout
+/// masks) from a seed and counters.
+public enum SeedMix {
     @inline(__always)
     public static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+}
 
+extension SeededGenerator {
     /// Uniform in [0, 1) with 24 random bits.
     public mutating func nextUnitFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216) }
 }

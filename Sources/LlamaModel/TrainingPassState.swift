@@ -340,12 +340,12 @@ enum LoRADropout {
                       cols: Int, rate: Float, key: UInt64, slot: UInt64) {
         let threshold = UInt64(Double(rate) * 16_777_216)
         let keep = 1 / (1 - rate)
-        let base = SplitMix64.mix(key ^ (slot &* 0x9E37_79B9_7F4A_7C15))
+        let base = SeedMix.mix(key ^ (slot &* 0x9E37_79B9_7F4A_7C15))
         for (i, t) in rows.enumerated() {
             let src = x + i * ld, dst = out + i * cols
-            let rowKey = SplitMix64.mix(base &+ UInt64(t) &* 0xD1B5_4A32_D192_ED03)
+            let rowKey = SeedMix.mix(base &+ UInt64(t) &* 0xD1B5_4A32_D192_ED03)
             for j in 0..<cols {
-                let h = SplitMix64.mix(rowKey &+ UInt64(j)) >> 40
+                let h = SeedMix.mix(rowKey &+ UInt64(j)) >> 40
                 dst[j] = h < threshold ? 0 : src[j] * keep
             }
         }
@@ -367,9 +367,11 @@ enum CrossEntropy {
             acc += FastMath.exp(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD16<Float>.self) - m)
             j += 16
         }
-        var sum = acc.sum()
-        while j < n { sum += expf(logits[j] - best); j += 1 }
-        let lse = best + logf(sum)
+        // The scalar remainder (all of the row where `exp` is scalar) sums in Double: 49,152
+        // terms added one by one in Float would lose about 1e-4 of the sum.
+        var tail = 0.0
+        while j < n { tail += Double(expf(logits[j] - best)); j += 1 }
+        let lse = best + Float(log(Double(acc.sum()) + tail))
         let nll = Double(lse) - Double(logits[target])
         if let w = gradientScale {
             let l = SIMD16<Float>(repeating: lse), wv = SIMD16<Float>(repeating: w)

@@ -37,40 +37,8 @@ extension PanelMatrix {
         switch format {
         case .f32:
             return base.assumingMemoryBound(to: Float.self)
-        case .q4_1:
-            let dst = UnsafeMutableRawPointer(scratch)
-            for b in 0..<cols / 32 {
-                let blk = base + b * 1280
-                let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
-                let m0 = loadHalf16(blk + 128), m1 = loadHalf16(blk + 160), m2 = loadHalf16(blk + 192), m3 = loadHalf16(blk + 224)
-                var nib = blk + 256
-                var out = dst + b * 32 * 256
-                for _ in 0..<32 {
-                    let lo = nib.loadUnaligned(as: SIMD16<UInt8>.self)
-                    let hi = nib.loadUnaligned(fromByteOffset: 16, as: SIMD16<UInt8>.self)
-                    store16(m0.addingProduct(d0, widenU8(lo & 0x0F)), out)
-                    store16(m1.addingProduct(d1, widenU8(hi & 0x0F)), out + 64)
-                    store16(m2.addingProduct(d2, widenU8(lo &>> 4)), out + 128)
-                    store16(m3.addingProduct(d3, widenU8(hi &>> 4)), out + 192)
-                    nib += 32; out += 256
-                }
-            }
-            return UnsafePointer(scratch)
-        case .q8_0:
-            let dst = UnsafeMutableRawPointer(scratch)
-            for b in 0..<cols / 32 {
-                let blk = base + b * 2176
-                let d0 = loadHalf16(blk), d1 = loadHalf16(blk + 32), d2 = loadHalf16(blk + 64), d3 = loadHalf16(blk + 96)
-                var q = blk + 128
-                var out = dst + b * 32 * 256
-                for _ in 0..<32 {
-                    store16(d0 * widenI8(q.loadUnaligned(as: SIMD16<Int8>.self)), out)
-                    store16(d1 * widenI8(q.loadUnaligned(fromByteOffset: 16, as: SIMD16<Int8>.self)), out + 64)
-                    store16(d2 * widenI8(q.loadUnaligned(fromByteOffset: 32, as: SIMD16<Int8>.self)), out + 128)
-                    store16(d3 * widenI8(q.loadUnaligned(fromByteOffset: 48, as: SIMD16<Int8>.self)), out + 192)
-                    q += 64; out += 256
-                }
-            }
+        case .q4_1, .q8_0:
+            for b in 0..<cols / 32 { decodeBlock(base, block: b, into: scratch + b * 32 * 64) }
             return UnsafePointer(scratch)
         }
     }
@@ -166,7 +134,7 @@ extension PanelMatrix {
 
     /// Block `b` (32 columns) of a quantized panel as [32][64] floats.
     @inline(__always)
-    private func decodeBlock(_ base: UnsafeRawPointer, block b: Int, into out: UnsafeMutablePointer<Float>) {
+    fileprivate func decodeBlock(_ base: UnsafeRawPointer, block b: Int, into out: UnsafeMutablePointer<Float>) {
         var dst = UnsafeMutableRawPointer(out)
         if format == .q4_1 {
             let blk = base + b * 1280

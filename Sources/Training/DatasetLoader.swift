@@ -198,3 +198,17 @@ public struct DatasetLoader: Sendable {
         return LoadedDataset(format: format.name, examples: examples, truncated: truncated, dropped: dropped, rows: lines.count)
     }
 }
+
+extension LoadedDataset {
+    /// The default validation split: a seeded `fraction` of the examples (none when the file has
+    /// fewer than 20 rows or the fraction is 0). Returns (train, validation).
+    public func split(fraction: Double, seed: UInt64) -> ([TokenizedExample], [TokenizedExample]) {
+        guard rows >= 20 && fraction > 0 else { return (examples, []) }
+        var rng = SeededGenerator(seed: SeedMix.mix(seed ^ 0x5A11_7000))
+        var order = Array(examples.indices)
+        order.shuffle(using: &rng)
+        let held = Set(order.prefix(max(1, Int((Double(examples.count) * fraction).rounded()))))
+        return (examples.indices.filter { !held.contains($0) }.map { examples[$0] },
+                examples.indices.filter(held.contains).map { examples[$0] })
+    }
+}

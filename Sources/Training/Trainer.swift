@@ -92,7 +92,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
     /// The examples of epoch `e` in their seeded order.
     func order(epoch e: Int) -> [Int] {
         var idx = Array(train.indices)
-        var rng = SplitMix64(seed: SplitMix64.mix(config.seed &+ 0x5EED &+ UInt64(e)))
+        var rng = SeededGenerator(seed: SeedMix.mix(config.seed &+ 0x5EED &+ UInt64(e)))
         idx.shuffle(using: &rng)
         return idx
     }
@@ -118,7 +118,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         var nll = 0.0, correct = 0, tokens = 0
         for (i, var batch) in batches.enumerated() {
             for j in batch.indices { batch[j].weight = 1 / Float(labels) }
-            let key = SplitMix64.mix(config.seed ^ (UInt64(state.step) << 20) ^ UInt64(i))
+            let key = SeedMix.mix(config.seed ^ (UInt64(state.step) << 20) ^ UInt64(i))
             let losses = try model.trainingPass(batch, lora: lora, backward: true, dropoutKey: key)
             for l in losses { nll += l.nll; correct += l.correct }
             tokens += batch.reduce(0) { $0 + $1.tokens.count }

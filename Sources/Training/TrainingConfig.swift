@@ -4,12 +4,12 @@ import LlamaModel
 /// training config recorded in the published adapter's metadata.
 public struct TrainingConfig: Codable, Sendable, Equatable {
     public var method = "sft"
-    public var epochs = 8
+    public var epochs = 4
     /// Sequences per micro-batch.
     public var batchSize = 4
     /// Micro-batches per optimizer step.
     public var gradAccum = 1
-    public var learningRate = 5e-4
+    public var learningRate = 2e-3
     public var schedule = LRSchedule.linear
     /// Warm-up: a number of steps when ≥ 1, else a fraction of all steps (rounded up).
     public var warmup = 0.1

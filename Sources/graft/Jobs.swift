@@ -8,12 +8,6 @@ struct Jobs: ParsableCommand {
         abstract: "Training jobs in the hub.", subcommands: [JobsList.self, JobsShow.self], defaultSubcommand: JobsList.self)
 }
 
-private func readState(_ job: JobDirectory) -> JobState? {
-    let decoder = JSONDecoder()
-    decoder.dateDecodingStrategy = .iso8601
-    return (try? Data(contentsOf: job.stateURL)).flatMap { try? decoder.decode(JobState.self, from: $0) }
-}
-
 struct JobsList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List jobs: id, tenant, status, progress, adapter.")
     @Option(help: "Only this tenant's jobs.") var tenant: String?
@@ -23,7 +17,7 @@ struct JobsList: ParsableCommand {
         let jobs = registryOptions.hub.listJobs(tenant: tenant)
         if jobs.isEmpty { Terminal.note("no jobs"); return }
         for job in jobs {
-            let s = readState(job)
+            let s = JobState.read(job)
             let spec = try? JSONDecoder().decode(JobSpec.self, from: Data(contentsOf: job.configURL))
             print([job.id, job.tenant, spec.map { "\($0.tenant)/\($0.name)" } ?? "?", s?.status ?? "created",
                    s.map { "\($0.step)/\($0.totalSteps)" } ?? "-", s?.adapter ?? ""].joined(separator: "\t"))
@@ -46,7 +40,7 @@ struct JobsShow: ParsableCommand {
             print("data:       \(spec.data.path) (sha256 \(spec.data.sha256.prefix(16))…)" + (spec.validation.map { ", validation \($0.path)" } ?? ""))
             print("settings:   \(c.method), \(c.epochs) epochs, batch \(c.batchSize)x\(c.gradAccum), lr \(c.learningRate) \(c.schedule.rawValue), warmup \(c.warmup), rank \(c.lora.rank) alpha \(c.lora.alpha), targets \(c.lora.targets.map(\.rawValue).joined(separator: ",")), seed \(c.seed)")
         }
-        if let s = readState(job) {
+        if let s = JobState.read(job) {
             print("status:     \(s.status), step \(s.step)/\(s.totalSteps)" + (s.adapter.map { ", adapter \($0)" } ?? "") + (s.error.map { ", error: \($0)" } ?? ""))
         }
         let events = job.events()

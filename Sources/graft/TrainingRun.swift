@@ -48,6 +48,12 @@ struct JobState: Codable {
     var adapter: String?
     var error: String?
     var updated = Date()
+
+    static func read(_ job: JobDirectory) -> JobState? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return (try? Data(contentsOf: job.stateURL)).flatMap { try? decoder.decode(JobState.self, from: $0) }
+    }
 }
 
 /// Set by SIGINT/SIGTERM: stop after the current step, checkpoint, exit.
@@ -84,7 +90,7 @@ final class TrainingRun {
     static func resume(job: JobDirectory, modelOptions: ModelOptions) throws -> TrainingRun {
         let spec = try JSONDecoder().decode(JobSpec.self, from: Data(contentsOf: job.configURL))
         let hub = modelOptions.registryOptions.hub
-        if let state = try? JSONDecoder().decode(JobState.self, from: Data(contentsOf: job.stateURL)), state.status == "succeeded" {
+        if let state = JobState.read(job), state.status == "succeeded" {
             throw CLIError("job \(job.id) already succeeded: \(state.adapter ?? "")")
         }
         let (model, train, validation, dataset, initial) = try prepare(spec, hub: hub, modelOptions: modelOptions)
@@ -124,17 +130,11 @@ final class TrainingRun {
         let loader = DatasetLoader(formats: datasetFormats)
         let name = (spec.data.path as NSString).lastPathComponent
         let dataset = try loader.load(try spec.data.read(), name: name, tokenizer: tokenizer, settings: settings)
-        var train = dataset.examples, validation: [TokenizedExample] = []
+        var (train, validation) = dataset.split(fraction: spec.validation == nil ? spec.config.validationSplit : 0,
+                                                seed: spec.config.seed)
         if let v = spec.validation {
             validation = try loader.load(try v.read(), name: (v.path as NSString).lastPathComponent, tokenizer: tokenizer,
                                          settings: settings).examples
-        } else if dataset.rows >= 20 && spec.config.validationSplit > 0 {
-            var rng = SplitMix64(seed: SplitMix64.mix(spec.config.seed ^ 0x5A11_7000))
-            var order = Array(train.indices)
-            order.shuffle(using: &rng)
-            let held = Set(order.prefix(max(1, Int((Double(train.count) * spec.config.validationSplit).rounded()))))
-            validation = train.indices.filter(held.contains).map { train[$0] }
-            train = train.indices.filter { !held.contains($0) }.map { train[$0] }
         }
         var initial: LoRAAdapter?
         if let id = spec.config.initAdapter {
@@ -201,6 +201,7 @@ final class TrainingRun {
                 if t.checkpointDue && !t.isFinished { try checkpoint() }
                 if fields["valid_loss"] != nil || r.step % 10 == 0 || t.isFinished {
                     try job.write("loss.svg", Data(curve.svg(title: "\(spec.tenant)/\(spec.name) — \(job.id)").utf8))
+                    try writeState("running")
                 }
                 progress.update(r, validation: t.state.lastValidation?.loss, elapsed: t.state.seconds)
             }
@@ -252,6 +253,12 @@ final class TrainingRun {
 }
 
 private func installStopHandlers() {
+    // A parent may have started us with these signals blocked (the mask survives exec).
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { _ in
             // A second signal stops at once; every file written so far is complete.

@@ -25,7 +25,7 @@ struct TrainingGradientTests {
     /// Factors with a nonzero B, so that every gradient is nonzero.
     static func lora(_ model: LlamaModel, rank: Int = 4) -> TrainableLoRA {
         let lora = TrainableLoRA(shape: LoRAShape(rank: rank, alpha: 8), config: model.config, seed: 7)
-        var rng = SplitMix64(seed: 3)
+        var rng = SeededGenerator(seed: 3)
         for t in lora.tensors where t.name.hasSuffix("lora_B") {
             for i in 0..<t.count { lora.values[t.offset + i] = (2 * rng.nextUnitFloat() - 1) * 0.2 }
         }
@@ -61,7 +61,7 @@ struct TrainingGradientTests {
         let refLoss = L(theta)
         #expect(abs(loss - refLoss) / refLoss < 1e-5, "loss \(loss) vs reference \(refLoss)")
 
-        var rng = SplitMix64(seed: 99)
+        var rng = SeededGenerator(seed: 99)
         let h = 1e-4
         var worstDirectional = 0.0
         for _ in 0..<3 {

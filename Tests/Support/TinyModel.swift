@@ -2,24 +2,37 @@ import GGUF
 import LlamaModel
 
 /// Tiny random Llama models built in memory, as GGUF images, for tests that need no download.
-enum TinyModel {
-    struct Spec {
-        var layers = 2
-        var dim = 64
-        var ffn = 96
-        var heads = 4
-        var kvHeads = 2
-        var context = 128
-        var matrixType: GGMLType = .q4_1
-        var embeddingType: GGMLType = .q8_0
-        var tiedOutput = true
-        var seed: UInt64 = 1
+public enum TinyModel {
+    public struct Spec {
+        public var layers: Int
+        public var dim: Int
+        public var ffn: Int
+        public var heads: Int
+        public var kvHeads: Int
+        public var context: Int
+        public var matrixType: GGMLType
+        public var embeddingType: GGMLType
+        public var tiedOutput: Bool
+        public var seed: UInt64
+
+        public init(layers: Int = 2, dim: Int = 64, ffn: Int = 96, heads: Int = 4, kvHeads: Int = 2, context: Int = 128,
+                    matrixType: GGMLType = .q4_1, embeddingType: GGMLType = .q8_0, tiedOutput: Bool = true, seed: UInt64 = 1) {
+            self.layers = layers; self.dim = dim; self.ffn = ffn; self.heads = heads; self.kvHeads = kvHeads
+            self.context = context; self.matrixType = matrixType; self.embeddingType = embeddingType
+            self.tiedOutput = tiedOutput; self.seed = seed
+        }
     }
 
-    /// 256 byte tokens plus three control tokens; no merges.
-    static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    /// A ChatML template with a default system turn, shaped like SmolLM2's.
+    public static let chatTemplate = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+        + "{{ '<|im_start|>system\\nYou are tiny.<|im_end|>\\n' }}{% endif %}"
+        + "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}"
+        + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 
-    static func vocabulary() -> [String] {
+    /// 256 byte tokens plus three control tokens; no merges.
+    public static let specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+
+    public static func vocabulary() -> [String] {
         // GPT-2 byte-to-unicode spelling of every byte.
         var printable = Array(33...126) + Array(161...172) + Array(174...255)
         var codes = printable
@@ -34,7 +47,7 @@ enum TinyModel {
         return specials + byByte
     }
 
-    static func gguf(_ spec: Spec = Spec(), omit: String? = nil, override: [String: GGUFValue] = [:]) -> [UInt8] {
+    public static func gguf(_ spec: Spec = Spec(), omit: String? = nil, override: [String: GGUFValue] = [:]) -> [UInt8] {
         var rng = SeededGenerator(seed: spec.seed)
         func random(_ n: Int, scale: Float) -> [Float] {
             (0..<n).map { _ in (Float(rng.next() % 2_000_001) / 1_000_000 - 1) * scale }
@@ -59,6 +72,7 @@ enum TinyModel {
             ("tokenizer.ggml.merges", .array(elementType: 8, [])),
             ("tokenizer.ggml.bos_token_id", .uint32(1)),
             ("tokenizer.ggml.eos_token_id", .uint32(2)),
+            ("tokenizer.chat_template", .string(chatTemplate)),
         ]
         for (k, v) in meta where k != omit { w.set(k, override[k] ?? v) }
         let kvDim = spec.dim / spec.heads * spec.kvHeads
@@ -84,7 +98,7 @@ enum TinyModel {
         return w.serialize()
     }
 
-    static func model(_ spec: Spec = Spec()) throws -> LlamaModel {
+    public static func model(_ spec: Spec = Spec()) throws -> LlamaModel {
         try LlamaModel(gguf: GGUFFile(data: gguf(spec)))
     }
 }
