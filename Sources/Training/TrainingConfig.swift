@@ -16,7 +16,7 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public var weightDecay = 0.0
     /// Clip the total gradient norm to this (0: no clipping).
     public var maxGradNorm = 1.0
-    public var lora = LoRAShape(rank: 16, alpha: 32)
+    public var lora = LoRAShape(rank: 16, alpha: 32, dropout: 0.1)
     public var maxSeqLen = 1024
     public var truncate = TruncationSide.right
     public var lossOn = LossOn.completion

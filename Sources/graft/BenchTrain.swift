@@ -33,7 +33,7 @@ extension Bench {
             return TokenizedExample(line: s + 1, tokens: tokens, trained: tokens.indices.map { $0 >= masked })
         }
         var config = TrainingConfig()
-        config.lora = LoRAShape(rank: adapterRank, alpha: Float(2 * adapterRank))
+        config.lora = LoRAShape(rank: adapterRank, alpha: Float(2 * adapterRank))  // no dropout, as the reference script
         config.batchSize = sequences
         config.epochs = max(2, repeats) + 1
         let trainer = try Trainer(model: model, config: config, train: examples, validation: [])
