@@ -35,13 +35,15 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
     public let gradients: UnsafeMutablePointer<Float>
     /// (Σ rank·out) floats: scale · Bᵀ per slot, refreshed by `prepare()` before a forward.
     let scaledBT: UnsafeMutablePointer<Float>
+    /// (Σ in·rank) floats: Aᵀ per slot, refreshed by `prepare()`.
+    let transposedA: UnsafeMutablePointer<Float>
     let slots: [Slot?]
 
     struct Slot {
         let target: LoRATarget
         let index: Int  // position among the trained targets
         let rank, inFeatures, outFeatures: Int
-        let a, b, btOffset: Int  // offsets into values (and gradients), scaledBT
+        let a, b, btOffset, atOffset: Int  // offsets into values (and gradients), scaledBT, transposedA
     }
 
     /// The parameter tensors (each A and each B), in model order: name, offset and count.
@@ -55,14 +57,15 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
         self.shape = shape
         self.config = config
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
-        var offset = 0, bt = 0, index = 0
+        var offset = 0, bt = 0, at = 0, index = 0
         for (target, rank) in ranks.sorted(by: { $0.key < $1.key }) {
             let (outF, inF) = config.shape(of: target.projection)
             slots[PreparedAdapter.index(target, config)] = Slot(
                 target: target, index: index, rank: rank, inFeatures: inF, outFeatures: outF,
-                a: offset, b: offset + rank * inF, btOffset: bt)
+                a: offset, b: offset + rank * inF, btOffset: bt, atOffset: at)
             offset += rank * (inF + outF)
             bt += rank * outF
+            at += rank * inF
             index += 1
         }
         self.slots = slots
@@ -72,12 +75,14 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
         gradients = .allocate(capacity: max(offset, 1))
         gradients.initialize(repeating: 0, count: max(offset, 1))
         scaledBT = .allocate(capacity: max(bt, 1))
+        transposedA = .allocate(capacity: max(at, 1))
     }
 
     deinit {
         values.deallocate()
         gradients.deallocate()
         scaledBT.deallocate()
+        transposedA.deallocate()
     }
 
     /// PEFT's initialization: A uniform in ±1/sqrt(in) (Kaiming-uniform with a = √5), B zero,
@@ -126,12 +131,14 @@ public final class TrainableLoRA: @unchecked Sendable {  // owned by one trainer
                                          count: b ? s.outFeatures * s.rank : s.rank * s.inFeatures))
     }
 
-    /// Refreshes scale · Bᵀ from the current B.
+    /// Refreshes scale · Bᵀ and Aᵀ from the current factors.
     func prepare() {
         let scale = shape.scale
         for case let s? in slots {
             let bt = scaledBT + s.btOffset, b = values + s.b
             for o in 0..<s.outFeatures { for j in 0..<s.rank { bt[j * s.outFeatures + o] = scale * b[o * s.rank + j] } }
+            let at = transposedA + s.atOffset, a = values + s.a
+            for j in 0..<s.rank { for i in 0..<s.inFeatures { at[i * s.rank + j] = a[j * s.inFeatures + i] } }
         }
     }
 

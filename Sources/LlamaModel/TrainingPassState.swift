@@ -121,18 +121,19 @@ final class TrainingPassState {
 
     private func loraForward(_ l: Int, _ p: Projection, input: UnsafePointer<Float>, ld: Int) -> [Linear.LowRankUpdate] {
         guard let lora, let s = lora.slot(l, p) else { return [] }
-        let u = uBuffer(l, p), a = lora.values + s.a
+        let u = uBuffer(l, p), at = lora.transposedA + s.atOffset
         let key = dropoutKey, rate = dropout, slotKey = UInt64(l * 8 + s.target.projection.order)
         parallelRows { r0, r1, worker in
-            var src = input + r0 * ld, lds = ld
             if rate > 0 {
                 let d = self.pool.scratch(worker: worker, slot: 10, count: (r1 - r0) * s.inFeatures)
-                LoRADropout.apply(src, ld: ld, into: d, rows: r0..<r1, cols: s.inFeatures, rate: rate, key: key, slot: slotKey)
-                src = UnsafePointer(d); lds = s.inFeatures
+                LoRADropout.apply(input + r0 * ld, ld: ld, into: d, rows: r0..<r1, cols: s.inFeatures, rate: rate, key: key,
+                                  slot: slotKey)
+                ThinProduct.multiply(d, ldx: s.inFeatures, rows: 0..<r1 - r0, width: s.inFeatures, matrix: at, rank: s.rank,
+                                     scale: 1, into: u + r0 * s.rank, ldo: s.rank)
+            } else {
+                ThinProduct.multiply(input, ldx: ld, rows: r0..<r1, width: s.inFeatures, matrix: at, rank: s.rank, scale: 1,
+                                     into: u, ldo: s.rank)
             }
-            let g = self.pool.scratch(worker: worker, slot: 9, count: Gemm.multiplyScratchSize(m: r1 - r0, k: s.inFeatures))
-            Gemm.multiply(m: r1 - r0, n: s.rank, k: s.inFeatures, a: src, lda: lds, b: a, ldb: s.inFeatures,
-                          transposeB: true, c: u + r0 * s.rank, ldc: s.rank, accumulate: false, scratch: g)
         }
         return [Linear.LowRankUpdate(rows: 0..<T, rank: s.rank, u: u, bt: lora.scaledBT + s.btOffset)]
     }
@@ -251,14 +252,13 @@ final class TrainingPassState {
                               input: UnsafePointer<Float>, ldInput: Int, dInput: UnsafeMutablePointer<Float>) {
         guard let lora, let s = lora.slot(l, p) else { return }
         let r = s.rank, inF = s.inFeatures, outF = s.outFeatures
-        let u = uBuffer(l, p), a = lora.values + s.a, bt = lora.scaledBT + s.btOffset
+        let u = uBuffer(l, p), a = lora.values + s.a
         let gA = lora.gradients + s.a, gB = lora.gradients + s.b
         let du = self.du, G = lowRankG, tr = transposed
         // du = dy · (scale·B)   [T x r]
-        parallelRows { r0, r1, worker in
-            let g = self.pool.scratch(worker: worker, slot: 9, count: Gemm.multiplyScratchSize(m: r1 - r0, k: outF))
-            Gemm.multiply(m: r1 - r0, n: r, k: outF, a: dy + r0 * ldy, lda: ldy, b: bt, ldb: outF, transposeB: true,
-                          c: du + r0 * r, ldc: r, accumulate: false, scratch: g)
+        let b = lora.values + s.b, scale = lora.shape.scale
+        parallelRows { r0, r1, _ in
+            ThinProduct.multiply(dy, ldx: ldy, rows: r0..<r1, width: outF, matrix: b, rank: r, scale: scale, into: du, ldo: r)
         }
         // ∂B = scale · dyᵀ · u, computed as G = uᵀ · dy [r x out].
         for t in 0..<T { for j in 0..<r { tr[j * T + t] = u[t * r + j] } }
@@ -267,7 +267,6 @@ final class TrainingPassState {
             Gemm.multiply(m: r, n: c1 - c0, k: self.T, a: tr, lda: self.T, b: dy + c0, ldb: ldy, transposeB: false,
                           c: G + c0, ldc: outF, accumulate: false, scratch: g)
         }
-        let scale = lora.shape.scale
         for o in 0..<outF { for j in 0..<r { gB[o * r + j] += scale * G[j * outF + o] } }
         // ∂A = duᵀ · drop(x)
         var xd = input, ldx = ldInput

@@ -156,3 +156,41 @@ extension Linear {
         }
     }
 }
+
+/// Products with a thin matrix: out[t] = scale · Σ_i x[t, i] · m[i] for rows t, where m is
+/// [width x rank] row-major (rank ≤ a few dozen), e.g. LoRA's u = x·Aᵀ with m = Aᵀ. A GEMM
+/// would pad the rank to its 64-column panels; this keeps a 16-wide row in registers.
+public enum ThinProduct {
+    public static func multiply(_ x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>, width: Int,
+                                matrix m: UnsafePointer<Float>, rank: Int, scale: Float,
+                                into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        var t = rows.lowerBound
+        let base = UnsafeRawPointer(m)
+        if rank == 16 {
+            // Four rows at a time: four independent accumulator chains per loaded row of m.
+            while t + 4 <= rows.upperBound {
+                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+                let x0 = x + t * ldx, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
+                for i in 0..<width {
+                    let v = base.loadUnaligned(fromByteOffset: 64 * i, as: SIMD16<Float>.self)
+                    a0 = a0.addingProduct(SIMD16(repeating: x0[i]), v)
+                    a1 = a1.addingProduct(SIMD16(repeating: x1[i]), v)
+                    a2 = a2.addingProduct(SIMD16(repeating: x2[i]), v)
+                    a3 = a3.addingProduct(SIMD16(repeating: x3[i]), v)
+                }
+                let sv = SIMD16<Float>(repeating: scale)
+                for (r, a) in [a0, a1, a2, a3].enumerated() {
+                    UnsafeMutableRawPointer(out + (t + r) * ldo).storeBytes(of: a * sv, as: SIMD16<Float>.self)
+                }
+                t += 4
+            }
+        }
+        while t < rows.upperBound {
+            let xr = x + t * ldx, o = out + t * ldo
+            for j in 0..<rank { o[j] = 0 }
+            for i in 0..<width { Kernels.axpy(xr[i], m + i * rank, o, rank) }
+            for j in 0..<rank { o[j] *= scale }
+            t += 1
+        }
+    }
+}

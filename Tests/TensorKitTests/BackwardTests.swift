@@ -155,4 +155,17 @@ struct BackwardTests {
         let block = Reference.matmul(m: m, n: 64, k: 32, a: part, b: Array(w[64 * 64..<96 * 64]), transposeB: false)
         expectClose(acc, zip(expected, block).map(+), tolerance: 1e-4, "accumulated row block")
     }
+
+    @Test("thin products (rank 16 in registers, other ranks by rows) equal the plain product", arguments: [16, 5])
+    func thinProduct(rank: Int) {
+        var rng = SeededRandom(seed: 6)
+        let rows = 11, width = 40, ldx = 48
+        let x = rng.floats(rows * ldx), m = rng.floats(width * rank)
+        var out = [Float](repeating: .nan, count: rows * rank)
+        ThinProduct.multiply(x, ldx: ldx, rows: 0..<rows, width: width, matrix: m, rank: rank, scale: 0.5, into: &out, ldo: rank)
+        var compact: [Float] = []
+        for r in 0..<rows { compact += x[r * ldx..<r * ldx + width] }
+        let expected = Reference.matmul(m: rows, n: rank, k: width, a: compact, b: m, transposeB: false).map { $0 * 0.5 }
+        expectClose(out, expected, tolerance: 1e-5, "rank \(rank)")
+    }
 }
