@@ -80,15 +80,15 @@ public enum Gemm {
                              b: UnsafePointer<Float>, n0: Int, cols: Int,
                              c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                              tile: UnsafeMutablePointer<Float>) {
+        let kernel = wideRegisters ? kernel6x64 : kernel6x64Narrow
         for s in slivers {
             let rows = min(mr, m - s * mr)
             let a = aPacked + s * mr * k
             let cBase = c + s * mr * ldc + n0
-            let wide = wideRegisters
             if rows == mr && cols == nr {
-                if wide { kernel6x64(k, a, b, cBase, ldc, accumulate) } else { kernel6x64Narrow(k, a, b, cBase, ldc, accumulate) }
+                kernel(k, a, b, cBase, ldc, accumulate)
             } else {
-                if wide { kernel6x64(k, a, b, tile, nr, false) } else { kernel6x64Narrow(k, a, b, tile, nr, false) }
+                kernel(k, a, b, tile, nr, false)
                 for r in 0..<rows {
                     let dst = cBase + r * ldc, src = tile + r * nr
                     if accumulate {

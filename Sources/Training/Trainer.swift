@@ -89,13 +89,16 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
     public var totalSteps: Int { stepsPerEpoch * config.epochs }
     public var isFinished: Bool { state.step >= totalSteps }
 
-    /// The examples of epoch `e` in their seeded order.
+    /// The examples of epoch `e` in their seeded order (drawn once per epoch).
     func order(epoch e: Int) -> [Int] {
+        if let cached = epochOrder, cached.epoch == e { return cached.order }
         var idx = Array(train.indices)
         var rng = SeededGenerator(seed: SeedMix.mix(config.seed &+ 0x5EED &+ UInt64(e)))
         idx.shuffle(using: &rng)
+        epochOrder = (e, idx)
         return idx
     }
+    private var epochOrder: (epoch: Int, order: [Int])?
 
     /// Whether the last step ended an epoch (or the run).
     public var atEpochEnd: Bool { state.step > 0 && state.step % stepsPerEpoch == 0 }
