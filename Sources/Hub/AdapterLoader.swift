@@ -14,14 +14,17 @@ public final class AdapterLoader: @unchecked Sendable {
     public let budgetBytes: Int
 
     private struct Entry { var adapter: PreparedAdapter; var info: AdapterInfo; var stamp: [UInt64]; var lastUse: UInt64 }
-    private let state = Mutex<(entries: [AdapterID: Entry], clock: UInt64, bytes: Int)>(([:], 0, 0))
+    private struct State { var entries: [AdapterID: Entry] = [:]; var clock: UInt64 = 0; var bytes = 0
+                           var hits = 0; var misses = 0; var reads = 0 }
+    private let state = Mutex(State())
+    private let inFlight = Mutex<[AdapterID: Task<Loaded, any Error>]>([:])
 
     public init(hub: Hub, config: LlamaConfig, baseModelSHA256: String?, budgetBytes: Int = 256 << 20) {
         self.hub = hub; self.config = config
         self.baseModelSHA256 = baseModelSHA256; self.budgetBytes = budgetBytes
     }
 
-    public struct Loaded {
+    public struct Loaded: Sendable {
         public var id: AdapterID
         public var adapter: PreparedAdapter
         public var info: AdapterInfo
@@ -31,17 +34,50 @@ public final class AdapterLoader: @unchecked Sendable {
 
     /// The adapter `id` names (newest version if none), from memory or from disk.
     public func load(_ id: AdapterID, as tenant: String? = nil) throws -> Loaded {
+        try load(resolved: hub.resolveAdapter(id, as: tenant))
+    }
+
+    /// A version resolved earlier; `notFound` if it was deleted since.
+    public func load(resolved stored: StoredAdapter) throws -> Loaded {
+        try cached(stored) ?? read(stored)
+    }
+
+    /// As `load`, for concurrent callers: requests that miss on the same version wait for one
+    /// read of it instead of each reading the file.
+    public func load(_ id: AdapterID, as tenant: String? = nil) async throws -> Loaded {
         let stored = try hub.resolveAdapter(id, as: tenant)
-        let hit = state.withLock { s -> Entry? in
-            guard var e = s.entries[stored.id], e.stamp == stored.stamp else { return nil }
+        if let hit = cached(stored) { return hit }
+        let (task, first) = inFlight.withLock { map -> (Task<Loaded, any Error>, Bool) in
+            if let running = map[stored.id] { return (running, false) }
+            let task = Task.detached { try self.read(stored) }
+            map[stored.id] = task
+            return (task, true)
+        }
+        defer { if first { inFlight.withLock { $0[stored.id] = nil } } }
+        var loaded = try await task.value
+        if !first { loaded.cached = true }
+        return loaded
+    }
+
+    private func cached(_ stored: StoredAdapter) -> Loaded? {
+        state.withLock { s -> Loaded? in
+            guard var e = s.entries[stored.id], e.stamp == stored.stamp else { s.misses += 1; return nil }
             s.clock += 1
+            s.hits += 1
             e.lastUse = s.clock
             s.entries[stored.id] = e
-            return e
+            return Loaded(id: stored.id, adapter: e.adapter, info: e.info, cached: true)
         }
-        if let hit { return Loaded(id: stored.id, adapter: hit.adapter, info: hit.info, cached: true) }
+    }
 
-        let bytes = try readFile(stored.url.path)
+    private func read(_ stored: StoredAdapter) throws -> Loaded {
+        state.withLock { $0.reads += 1 }
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(stored.url.path)
+        } catch HubError.io where !FileManager.default.fileExists(atPath: stored.url.path) {
+            throw AdapterStoreError.notFound(stored.id.description)  // deleted since it was resolved
+        }
         let (adapter, info) = try GraftFile.decode(bytes)
         if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
             throw AdapterError.invalid("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
@@ -64,6 +100,8 @@ public final class AdapterLoader: @unchecked Sendable {
     /// Bytes held by cached adapters.
     public var cachedBytes: Int { state.withLock { $0.bytes } }
     public var cachedCount: Int { state.withLock { $0.entries.count } }
+    /// Lookups served from memory, lookups that were not, and files read.
+    public var counts: (hits: Int, misses: Int, reads: Int) { state.withLock { ($0.hits, $0.misses, $0.reads) } }
 }
 
 /// The whole file (or its first `limit` bytes), read straight into an array (no

@@ -191,16 +191,20 @@ extension Hub {
             throw AdapterStoreError.notFound(id.description)
         }
         let dir = adapterDirectory(tenant: id.tenant, name: id.name)
+        var deleted: [AdapterID] = []
         for v in versions {
             // The marker first: a crash in between leaves the version reserved, never reissued.
             try AtomicFile.write(to: dir.appendingPathComponent("\(v).deleted"), contents: [UInt8]())
             let url = adapterURL(id, version: v)
-            guard unlink(url.path) == 0 else {
+            if unlink(url.path) == 0 {
+                deleted.append(id.with(version: v))
+            } else if errno != ENOENT {  // ENOENT: a concurrent delete took it first
                 throw HubError.io(path: url.path, message: String(cString: strerror(errno)))
             }
         }
         syncDirectory(dir)
-        return versions.map { id.with(version: $0) }
+        guard !deleted.isEmpty else { throw AdapterStoreError.notFound(id.description) }
+        return deleted
     }
 
     private func syncDirectory(_ url: URL) {

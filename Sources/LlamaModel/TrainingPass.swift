@@ -47,6 +47,9 @@ extension LlamaModel {
         var T = 0
         for seq in batch {
             guard !seq.tokens.isEmpty else { throw ModelError.emptyInput }
+            guard seq.tokens.count <= c.contextLength else {
+                throw ModelError.contextFull(needed: seq.tokens.count, limit: c.contextLength)
+            }
             for t in seq.tokens where t < 0 || t >= c.vocabularySize { throw ModelError.badToken(t, vocabularySize: c.vocabularySize) }
             for t in seq.targets where t >= c.vocabularySize { throw ModelError.badToken(t, vocabularySize: c.vocabularySize) }
             segments.append(T..<T + seq.tokens.count)

@@ -2,7 +2,7 @@
 /// the same input (e.g. the query, key and value projections), in one parallel pass.
 public enum Linear {
     /// Below this many input rows, a matrix-vector pass per row beats packing for the GEMM.
-    public static var gemmMinRows = 2
+    public static let gemmMinRows = 2
 
     public struct Output {
         public var weight: PanelMatrix
@@ -31,13 +31,14 @@ public enum Linear {
     }
 
     /// For each output: out[m x rows] = x[m x cols] · Wᵀ (x has row stride `ldx`).
+    /// `gemmMinRows` picks the path (tests force one or the other).
     public static func project(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, into outputs: [Output],
-                               pool: ThreadPool = .shared) {
-        pool.exclusive { projectExclusive(x, rows: m, ldx: ldx, into: outputs, pool: pool) }
+                               pool: ThreadPool = .shared, gemmMinRows: Int = Linear.gemmMinRows) {
+        pool.exclusive { projectExclusive(x, rows: m, ldx: ldx, into: outputs, pool: pool, gemmMinRows: gemmMinRows) }
     }
 
     private static func projectExclusive(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int, into outputs: [Output],
-                                         pool: ThreadPool) {
+                                         pool: ThreadPool, gemmMinRows: Int) {
         guard m > 0, let k = outputs.first?.weight.cols else { return }
         for o in outputs { precondition(o.weight.cols == k, "all weights must share the input width") }
         if m < gemmMinRows {
@@ -50,12 +51,30 @@ public enum Linear {
             Gemm.Target(n: o.weight.rows, c: o.out, ldc: o.ldo) { p, scratch in o.weight.packedPanel(p, scratch: scratch) }
         }
         Gemm.run(aPacked: aPacked, m: m, k: k, targets: targets, accumulate: false, pool: pool)
+        addLowRankUpdates(outputs, pool: pool)
+    }
+
+    /// Adds every output's low-rank terms (u · bt) in one parallel pass over 64-column
+    /// panels; each panel applies all updates that touch it, so two adapters on the same rows
+    /// never write the same values at once.
+    static func addLowRankUpdates(_ outputs: [Output], pool: ThreadPool) {
+        var first: [Int] = []
+        var panels = 0
         for o in outputs {
+            first.append(panels)
+            if !o.updates.isEmpty { panels += (o.weight.rows + PanelMatrix.width - 1) / PanelMatrix.width }
+        }
+        if panels == 0 { return }
+        pool.parallelFor(panels) { item, _ in
+            var oi = 0
+            while oi + 1 < outputs.count && first[oi + 1] <= item { oi += 1 }
+            let o = outputs[oi], n0 = (item - first[oi]) * PanelMatrix.width
+            let cols = min(PanelMatrix.width, o.weight.rows - n0)
             for up in o.updates {
-                let scratch = pool.scratch(worker: 0, slot: 0, count: Gemm.multiplyScratchSize(m: up.rows.count, k: up.rank))
-                Gemm.multiply(m: up.rows.count, n: o.weight.rows, k: up.rank, a: up.u, lda: up.rank, b: up.bt,
-                              ldb: o.weight.rows, transposeB: false, c: o.out + up.rows.lowerBound * o.ldo, ldc: o.ldo,
-                              accumulate: true, scratch: scratch)
+                for r in up.rows {
+                    addLowRank(o.out + r * o.ldo + n0, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
+                               bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
+                }
             }
         }
     }

@@ -35,33 +35,33 @@ public enum RMSNorm {
 
 /// Rotary position embedding on adjacent pairs (x[2i], x[2i+1]), the layout GGUF stores Llama
 /// query/key weights in. Angles are computed in Float like the reference implementation.
-public final class RoPETable: @unchecked Sendable {
+public final class RoPETable: Sendable {
     public let headDim: Int
     public let base: Float
-    private var cosTable: [Float] = []
-    private var sinTable: [Float] = []
-    private let invFreq: [Float]
-    public private(set) var positions = 0
+    /// Positions tabulated: `0..<positions`. The table is built once and never changes, so a
+    /// model shared between threads can use it without locking.
+    public let positions: Int
+    private let cosTable: [Float]
+    private let sinTable: [Float]
 
-    public init(headDim: Int, base: Float) {
+    public init(headDim: Int, base: Float, positions: Int) {
         self.headDim = headDim
         self.base = base
-        invFreq = (0..<headDim / 2).map { i in 1 / powf(base, Float(2 * i) / Float(headDim)) }
-    }
-
-    /// Makes sure positions `0..<count` are tabulated.
-    public func reserve(_ count: Int) {
-        guard count > positions else { return }
-        let target = max(count, positions * 2, 256)
+        self.positions = positions
         let half = headDim / 2
-        for p in positions..<target {
+        let invFreq = (0..<half).map { i in 1 / powf(base, Float(2 * i) / Float(headDim)) }
+        var cosTable = [Float](), sinTable = [Float]()
+        cosTable.reserveCapacity(positions * half)
+        sinTable.reserveCapacity(positions * half)
+        for p in 0..<positions {
             for i in 0..<half {
                 let angle = Float(p) * invFreq[i]
                 cosTable.append(Float(cos(Double(angle))))
                 sinTable.append(Float(sin(Double(angle))))
             }
         }
-        positions = target
+        self.cosTable = cosTable
+        self.sinTable = sinTable
     }
 
     /// Rotates `heads` heads of `headDim` in each of T rows (row stride `ld`); row t is at
@@ -72,7 +72,8 @@ public final class RoPETable: @unchecked Sendable {
 
     private func rotate(_ x: UnsafeMutablePointer<Float>, rows: Int, ld: Int, heads: Int, startPosition: Int,
                         sign: Float) {
-        reserve(startPosition + rows)
+        precondition(startPosition >= 0 && startPosition + rows <= positions,
+                     "RoPE position \(startPosition + rows - 1) is past the table's \(positions)")
         let half = headDim / 2
         cosTable.withUnsafeBufferPointer { cosT in
             sinTable.withUnsafeBufferPointer { sinT in

@@ -27,7 +27,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// Runs `body(item, worker)` for every item in `0..<count`, spread over the workers;
     /// returns when all are done. `worker` is in `0..<threadCount` and identifies the thread,
     /// for indexing per-thread scratch. Concurrent callers take turns; a call from inside
-    /// `body` would deadlock.
+    /// `body` (a nested parallel loop) stops the program with a message instead of deadlocking
+    /// or corrupting the running job.
     ///
     /// The caller waits only for items that were claimed, never for a worker to wake up: on a
     /// loaded machine a descheduled worker costs nothing but its share of the items.
@@ -40,7 +41,8 @@ public final class ThreadPool: @unchecked Sendable {
     public func exclusive<R>(_ body: () throws -> R) rethrows -> R { try core.exclusive(body) }
 
     /// A reusable buffer of at least `count` floats for `worker`'s `slot`. Valid until the
-    /// next call with the same worker and slot.
+    /// next call with the same worker and slot. Worker 0's buffers belong to the thread inside
+    /// `exclusive` (or `parallelFor`); other workers' only to the workers, inside a job.
     public func scratch(worker: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
         core.scratch(worker: worker, slot: slot, count: count)
     }
@@ -74,6 +76,12 @@ private final class PoolCore: @unchecked Sendable {
     private var callerLock = pthread_mutex_t()
     /// Per-worker scratch buffers, grown on demand and reused across calls.
     private let scratch: [WorkerScratch]
+    /// The thread holding `callerLock` (0 when none), and whether its job is running.
+    private let owner = Atomic<UInt>(0)
+    private var holds = 0
+    private var running = false
+    /// Set on the pool's own worker threads.
+    private var workerKey = pthread_key_t()
 
     /// Iterations a worker spins (checking for new work) before it sleeps.
     private let spinLimit = 100_000
@@ -88,6 +96,7 @@ private final class PoolCore: @unchecked Sendable {
         pthread_mutex_init(&callerLock, &attributes)
         pthread_mutexattr_destroy(&attributes)
         pthread_cond_init(&wake, nil)
+        pthread_key_create(&workerKey, nil)
         for worker in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(pool: self, index: worker))
             var thread = pthread_t()
@@ -112,10 +121,30 @@ private final class PoolCore: @unchecked Sendable {
         threads = []
     }
 
+    private func lock() {
+        precondition(pthread_getspecific(workerKey) == nil, "a thread pool job started another parallel loop on the same pool")
+        pthread_mutex_lock(&callerLock)
+        if holds == 0 { owner.store(UInt(bitPattern: Int(bitPattern: pthread_self())), ordering: .relaxed) }
+        holds += 1
+    }
+
+    private func unlock() {
+        holds -= 1
+        if holds == 0 { owner.store(0, ordering: .relaxed) }
+        pthread_mutex_unlock(&callerLock)
+    }
+
+    private var callerHoldsLock: Bool {
+        owner.load(ordering: .relaxed) == UInt(bitPattern: Int(bitPattern: pthread_self()))
+    }
+
     func parallelFor(_ count: Int, _ body: (_ item: Int, _ worker: Int) -> Void) {
         if count <= 0 { return }
-        pthread_mutex_lock(&callerLock)
-        defer { pthread_mutex_unlock(&callerLock) }
+        lock()
+        defer { unlock() }
+        precondition(!running, "a thread pool job started another parallel loop on the same pool")
+        running = true
+        defer { running = false }
         if count == 1 || threadCount == 1 {
             for i in 0..<count { body(i, 0) }
             return
@@ -144,8 +173,9 @@ private final class PoolCore: @unchecked Sendable {
     }
 
     func exclusive<R>(_ body: () throws -> R) rethrows -> R {
-        pthread_mutex_lock(&callerLock)
-        defer { pthread_mutex_unlock(&callerLock) }
+        lock()
+        defer { unlock() }
+        precondition(!running, "a thread pool job entered the pool's exclusive section")
         return try body()
     }
 
@@ -166,6 +196,7 @@ private final class PoolCore: @unchecked Sendable {
     }
 
     private func workerLoop(_ index: Int) {
+        pthread_setspecific(workerKey, UnsafeRawPointer(bitPattern: index))
         var seen: UInt64 = 0
         while true {
             var spins = 0
@@ -197,7 +228,12 @@ private final class PoolCore: @unchecked Sendable {
     }
 
     func scratch(worker: Int, slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
-        scratch[worker].buffer(slot: slot, floats: count)
+        if worker == 0 {
+            precondition(callerHoldsLock, "worker 0's scratch used outside the pool's exclusive section")
+        } else {
+            precondition(Int(bitPattern: pthread_getspecific(workerKey)) == worker, "worker \(worker)'s scratch used by another thread")
+        }
+        return scratch[worker].buffer(slot: slot, floats: count)
     }
 }
 

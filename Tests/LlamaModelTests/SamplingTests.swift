@@ -46,6 +46,34 @@ struct SamplingTests {
         #expect(abs(Double(ones) / Double(n) - 0.75) < 0.02)
     }
 
+    @Test("nucleus sampling over a large vocabulary draws only from the exact nucleus, in proportion",
+          arguments: [(Float(0.5), Float(1)), (0.9, 1), (0.97, 0.7)])
+    func nucleus(topP: Float, temperature: Float) {
+        var rng = SeededGenerator(seed: 77)
+        let vocab = 3000
+        let logits = (0..<vocab).map { _ in Float(rng.next() % 10_000) / 1_000 }
+        // The reference nucleus: probabilities sorted, smallest prefix reaching top-p.
+        let weights = logits.map { exp(Double($0) / Double(temperature)) }
+        let total = weights.reduce(0, +)
+        let order = (0..<vocab).sorted { logits[$0] > logits[$1] }
+        var nucleus: Set<Int> = []
+        var mass = 0.0
+        for i in order {
+            nucleus.insert(i)
+            mass += weights[i] / total
+            if mass >= Double(topP) { break }
+        }
+        var s = Sampler(SamplingParameters(temperature: temperature, topK: 0, topP: topP, seed: 5))
+        var counts = [Int](repeating: 0, count: vocab)
+        let n = 4000
+        for _ in 0..<n { counts[s.sample(logits)] += 1 }
+        #expect(counts.indices.filter { counts[$0] > 0 }.allSatisfy(nucleus.contains))
+        // The most likely token's share matches its renormalized probability.
+        let top = order[0]
+        let expected = weights[top] / nucleus.reduce(0) { $0 + weights[$1] }
+        #expect(abs(Double(counts[top]) / Double(n) - expected) < 4 * (expected * (1 - expected) / Double(n)).squareRoot() + 0.005)
+    }
+
     @Test("generation honours max tokens, is reproducible by seed, and stops at stop strings")
     func generation() throws {
         let model = try TinyModel.model()

@@ -102,3 +102,20 @@ public enum TinyModel {
         try LlamaModel(gguf: GGUFFile(data: gguf(spec)))
     }
 }
+
+/// Random adapters for tiny models.
+public func randomAdapter(_ config: LlamaConfig, rank: Int = 4, alpha: Float = 8, seed: UInt64 = 5,
+                   projections: [Projection] = Projection.allCases, zeroB: Bool = false) -> LoRAAdapter {
+    var rng = SeededGenerator(seed: seed)
+    func random(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in (Float(rng.next() % 2_000_001) / 1_000_000 - 1) * scale } }
+    var pairs: [LoRATarget: LoRAPair] = [:]
+    for l in 0..<config.layers {
+        for p in projections {
+            let (out, inF) = config.shape(of: p)
+            pairs[LoRATarget(layer: l, projection: p)] = LoRAPair(
+                rank: rank, inFeatures: inF, outFeatures: out,
+                a: random(rank * inF, 0.3), b: zeroB ? [Float](repeating: 0, count: out * rank) : random(out * rank, 0.1))
+        }
+    }
+    return LoRAAdapter(rank: rank, alpha: alpha, pairs: pairs)
+}

@@ -63,7 +63,7 @@ struct BackwardTests {
     func ropeInverse() {
         var rng = SeededRandom(seed: 3)
         let rows = 5, heads = 2, hd = 8
-        let table = RoPETable(headDim: hd, base: 10000)
+        let table = RoPETable(headDim: hd, base: 10000, positions: 16)
         let x = rng.floats(rows * heads * hd), g = rng.floats(rows * heads * hd)
         var y = x
         table.apply(&y, rows: rows, ld: heads * hd, heads: heads, startPosition: 3)

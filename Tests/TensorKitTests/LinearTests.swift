@@ -1,19 +1,12 @@
 import TensorKit
 import Testing
 
-/// Serialized: these tests change `Linear.gemmMinRows`, which is global, and share one pool.
+/// Serialized: these tests share one pool.
 @Suite("Linear.project matches Reference.project", .serialized)
 struct LinearTests {
     static let pool = ThreadPool(threadCount: 3)
     static let inputRows = [1, 2, 5, 6, 7, 13, 64]
 
-    /// Runs `body` with `Linear.gemmMinRows` set to `value` (nil keeps the default).
-    static func withGemmMinRows(_ value: Int?, _ body: () throws -> Void) rethrows {
-        let saved = Linear.gemmMinRows
-        defer { Linear.gemmMinRows = saved }
-        if let value { Linear.gemmMinRows = value }
-        try body()
-    }
 
     static func tolerance(k: Int, x: [Float], weights: [TestWeight]) throws -> Float {
         var wMax: Float = 0
@@ -25,7 +18,7 @@ struct LinearTests {
     /// output buffer whose row stride exceeds their total width, and checks each against the
     /// reference and the padding against stray writes.
     static func check(weights: [TestWeight], m: Int, k: Int, xStride: Int, outPad: Int,
-                      expected: [[Float]], x: [Float], tolerance: Float, label: String) {
+                      expected: [[Float]], x: [Float], tolerance: Float, label: String, gemmMinRows: Int? = nil) {
         let xs = StridedBuffer(x, rows: m, width: k, stride: xStride)
         let total = weights.reduce(0) { $0 + $1.rows }
         var out = StridedBuffer(rows: m, width: total, stride: total + outPad)
@@ -37,7 +30,8 @@ struct LinearTests {
                 let outputs = weights.indices.map { i in
                     Linear.Output(weights[i].panels, op.baseAddress! + columns[i], ldo: total + outPad)
                 }
-                Linear.project(xp.baseAddress!, rows: m, ldx: xStride, into: outputs, pool: pool)
+                Linear.project(xp.baseAddress!, rows: m, ldx: xStride, into: outputs, pool: pool,
+                               gemmMinRows: gemmMinRows ?? Linear.gemmMinRows)
             }
         }
         for (i, w) in weights.enumerated() {
@@ -58,10 +52,9 @@ struct LinearTests {
             let expected = weights.map { Reference.project(x: x, rows: m, weight: $0.panels) }
             let tol = try Self.tolerance(k: k, x: x, weights: weights)
             for minRows in [nil, 1, 1000] {
-                Self.withGemmMinRows(minRows) {
-                    Self.check(weights: weights, m: m, k: k, xStride: k + 5, outPad: 7, expected: expected, x: x,
-                               tolerance: tol, label: "\(format) m=\(m) gemmMinRows=\(minRows.map(String.init) ?? "default")")
-                }
+                Self.check(weights: weights, m: m, k: k, xStride: k + 5, outPad: 7, expected: expected, x: x,
+                           tolerance: tol, label: "\(format) m=\(m) gemmMinRows=\(minRows.map(String.init) ?? "default")",
+                           gemmMinRows: minRows)
             }
         }
     }
@@ -78,12 +71,10 @@ struct LinearTests {
             let tol = try Self.tolerance(k: k, x: x, weights: [w])
             for minRows in [1, 1000] {
                 var out = [Float](repeating: .nan, count: m * w.rows)
-                Self.withGemmMinRows(minRows) {
-                    x.withUnsafeBufferPointer { xp in
-                        out.withUnsafeMutableBufferPointer { op in
-                            Linear.project(xp.baseAddress!, rows: m, ldx: k, into: [Linear.Output(w.panels, op.baseAddress!)],
-                                           pool: Self.pool)
-                        }
+                x.withUnsafeBufferPointer { xp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        Linear.project(xp.baseAddress!, rows: m, ldx: k, into: [Linear.Output(w.panels, op.baseAddress!)],
+                                       pool: Self.pool, gemmMinRows: minRows)
                     }
                 }
                 expectClose(out, expected, tolerance: tol, "\(format) k=\(k) m=\(m) gemmMinRows=\(minRows)")
@@ -101,11 +92,10 @@ struct LinearTests {
         var results: [[Float]] = []
         for minRows in [1, 1000] {
             var out = [Float](repeating: .nan, count: m * w.rows)
-            Self.withGemmMinRows(minRows) {
-                x.withUnsafeBufferPointer { xp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        Linear.project(xp.baseAddress!, rows: m, ldx: k, into: [Linear.Output(w.panels, op.baseAddress!)], pool: Self.pool)
-                    }
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    Linear.project(xp.baseAddress!, rows: m, ldx: k, into: [Linear.Output(w.panels, op.baseAddress!)],
+                                   pool: Self.pool, gemmMinRows: minRows)
                 }
             }
             results.append(out)

@@ -76,20 +76,21 @@ struct ThreadPoolTests {
         #expect(failures == 0)
     }
 
-    @Test("scratch buffers are reused per worker and slot, and distinct between them")
+    @Test("worker 0's scratch buffers are reused per slot and distinct between slots (other workers' are checked inside jobs below)")
     func scratchIdentity() {
         let pool = ThreadPool(threadCount: 3)
-        let a = pool.scratch(worker: 1, slot: 0, count: 100)
-        #expect(pool.scratch(worker: 1, slot: 0, count: 100) == a)
-        #expect(pool.scratch(worker: 1, slot: 0, count: 10) == a)
-        let others = [pool.scratch(worker: 0, slot: 0, count: 100), pool.scratch(worker: 2, slot: 0, count: 100),
-                      pool.scratch(worker: 1, slot: 1, count: 100)]
-        #expect(!others.contains(a))
-        #expect(Set(others).count == 3)
-        // Growing keeps the contract of at least `count` floats: the whole range is writable.
-        let big = pool.scratch(worker: 1, slot: 0, count: 100_000)
-        big.update(repeating: 1, count: 100_000)
-        #expect(big[99_999] == 1)
+        pool.exclusive {
+            let a = pool.scratch(worker: 0, slot: 0, count: 100)
+            #expect(pool.scratch(worker: 0, slot: 0, count: 100) == a)
+            #expect(pool.scratch(worker: 0, slot: 0, count: 10) == a)
+            let others = [pool.scratch(worker: 0, slot: 1, count: 100), pool.scratch(worker: 0, slot: 2, count: 100)]
+            #expect(!others.contains(a))
+            #expect(Set(others).count == 2)
+            // Growing keeps the contract of at least `count` floats: the whole range is writable.
+            let big = pool.scratch(worker: 0, slot: 0, count: 100_000)
+            big.update(repeating: 1, count: 100_000)
+            #expect(big[99_999] == 1)
+        }
     }
 
     @Test("inside parallelFor each worker's scratch is its own and the same on every item")
@@ -163,5 +164,30 @@ struct ThreadPoolTests {
             pool.parallelFor(16) { _, _ in }
         }
         #expect(weakPool == nil, "the pool outlives its last reference; its worker threads never exit")
+    }
+}
+
+@Suite("ThreadPool refuses misuse loudly")
+struct ThreadPoolMisuseTests {
+    @Test("a parallel loop started from inside a job stops the program instead of deadlocking")
+    func nestedLoop() async {
+        await #expect(processExitsWith: .failure) {
+            let pool = ThreadPool(threadCount: 2)
+            pool.parallelFor(64) { _, _ in pool.parallelFor(2) { _, _ in } }
+        }
+    }
+
+    @Test("worker 0's scratch outside the exclusive section stops the program")
+    func scratchOutsideExclusive() async {
+        await #expect(processExitsWith: .failure) {
+            _ = ThreadPool(threadCount: 2).scratch(worker: 0, slot: 0, count: 4)
+        }
+    }
+
+    @Test("scratch inside the exclusive section and inside jobs is fine")
+    func scratchInside() {
+        let pool = ThreadPool(threadCount: 2)
+        pool.exclusive { pool.scratch(worker: 0, slot: 0, count: 4)[0] = 1 }
+        pool.parallelFor(8) { _, worker in pool.scratch(worker: worker, slot: 1, count: 4)[0] = 2 }
     }
 }
