@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // The kernels need an ISA flag: without it Swift lowers SIMD FMA to libm calls (see
@@ -18,10 +18,19 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "graft", targets: ["graft"]),
+        .executable(name: "graftd", targets: ["graftd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // The daemon's stack. Hummingbird's default traits would add swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
@@ -46,10 +55,30 @@ let package = Package(
         .target(name: "QAFormat", dependencies: ["Training"], path: "Plugins/QAFormat", swiftSettings: swift6),
         .target(name: "InstructionFormat", dependencies: ["Training"], path: "Plugins/InstructionFormat", swiftSettings: swift6),
         .target(name: "TextFormat", dependencies: ["Training"], path: "Plugins/TextFormat", swiftSettings: swift6),
+        // The daemon: the engine owns the model and the compute threads; the server speaks HTTP.
+        .target(name: "Engine", dependencies: ["LlamaModel", "Tokenizer", "Hub", "AdapterFormat"], swiftSettings: swift6),
+        .target(name: "Server", dependencies: [
+            "Engine", "Hub", "LlamaModel", "Tokenizer", "AdapterFormat",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "MultipartKit", package: "multipart-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swift6),
+        .target(name: "DaemonClient", dependencies: [
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], swiftSettings: swift6),
+        .executableTarget(name: "graftd", dependencies: [
+            "Server", "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: swift6),
         .executableTarget(name: "graft", dependencies: [
             "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
             "Training", "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
-            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
+            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub", "Server", "DaemonClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fastMath),
@@ -66,6 +95,12 @@ let package = Package(
                                                          "AdapterFormat", "CZlib",
                                                          "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat",
                                                          "TextFormat"], swiftSettings: swift6),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "LlamaModel", "Hub", "TestSupport"], swiftSettings: swift6),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Engine", "Hub", "LlamaModel", "AdapterFormat", "TestSupport", "DaemonClient", "LinearMerge",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ], exclude: ["openai_sdk_check.py"], swiftSettings: swift6),
         .testTarget(name: "MergePluginsTests", dependencies: ["LlamaModel", "MergeSupport", "LinearMerge", "CatMerge",
                                                              "SVDMerge", "TiesMerge", "DareMerge"]),
     ],

@@ -24,6 +24,15 @@ struct AdapterOptions: ParsableArguments {
         return Spec(source: spec, weight: 1)
     }
 
+    /// Whether an adapter is a PEFT directory on this machine (only the in-process path reads those).
+    var hasLocalDirectory: Bool {
+        specs.contains { text in
+            var isDirectory: ObjCBool = false
+            let source = (try? Self.parse(text).source) ?? text
+            return FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
     /// Loads every adapter and returns the mix, plus a description for status lines.
     func mix(for model: LlamaModel, modelOptions: ModelOptions) throws -> (AdapterMix, [String]) {
         if specs.isEmpty { return (.none, []) }

@@ -36,12 +36,23 @@ func readAdapter(_ hub: Hub, _ text: String) throws -> (AdapterID, LoRAAdapter, 
     return (stored.id, adapter, info)
 }
 
-struct AdaptersList: ParsableCommand {
+struct AdaptersList: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List stored adapter versions.")
     @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var daemonOptions: DaemonOptions
     @Option(help: "Only this tenant's adapters.") var tenant: String?
 
-    func run() throws {
+    func run() async throws {
+        if let client = daemonOptions.client(for: registryOptions.hub) {
+            let query = tenant.map { "?tenant=\($0)" } ?? ""
+            let list = try await client.call(.GET, "/v1/adapters\(query)")["data"] as? [[String: Any]] ?? []
+            if list.isEmpty { print("no adapters") }
+            for a in list {
+                let modules = (a["target_modules"] as? [String] ?? []).joined(separator: ",")
+                print("\(a["id"] as? String ?? "?")  \(a["bytes"] as? Int ?? 0) bytes  rank \(a["rank"] as? Int ?? 0), \(modules), base \(a["base_model"] as? String ?? "?")")
+            }
+            return
+        }
         let all = registryOptions.hub.listAdapters(tenant: tenant)
         if all.isEmpty { print("no adapters in \(registryOptions.hub.root.path)"); return }
         for a in all {
@@ -113,12 +124,18 @@ struct AdaptersExport: ParsableCommand {
     }
 }
 
-struct AdaptersDelete: ParsableCommand {
+struct AdaptersDelete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "delete", abstract: "Delete one version, or all versions of an adapter.")
     @OptionGroup var registryOptions: RegistryOptions
+    @OptionGroup var daemonOptions: DaemonOptions
     @Argument(help: "tenant/name (all versions) or tenant/name@version") var id: String
 
-    func run() throws {
+    func run() async throws {
+        if let client = daemonOptions.client(for: registryOptions.hub) {
+            let answer = try await client.call(.DELETE, "/v1/adapters/\(id)")
+            print("deleted \(id) versions \((answer["versions"] as? [Int] ?? []).map(String.init).joined(separator: ", "))")
+            return
+        }
         let deleted = try registryOptions.hub.deleteAdapter(AdapterID(parsing: id))
         print("deleted " + deleted.map(\.description).joined(separator: ", "))
     }

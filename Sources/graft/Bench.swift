@@ -7,7 +7,23 @@ import TensorKit
 
 extension LlamaWeights.Storage: ExpressibleByArgument {}
 
-struct Bench: ParsableCommand {
+/// A random adapter of `rank` on all seven projections, scaled like a trained one.
+func benchAdapterValues(_ config: LlamaConfig, rank: Int, seed: UInt64) -> LoRAAdapter {
+    var rng = SeededGenerator(seed: seed)
+    func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1 }
+    var pairs: [LoRATarget: LoRAPair] = [:]
+    for l in 0..<config.layers {
+        for p in Projection.allCases {
+            let (out, inF) = config.shape(of: p)
+            let a = (0..<rank * inF).map { _ in uniform() / Float(inF).squareRoot() }
+            let b = (0..<out * rank).map { _ in uniform() * 0.035 }
+            pairs[LoRATarget(layer: l, projection: p)] = LoRAPair(rank: rank, inFeatures: inF, outFeatures: out, a: a, b: b)
+        }
+    }
+    return LoRAAdapter(rank: rank, alpha: Float(2 * rank), pairs: pairs)
+}
+
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure load time, prefill and decode speed and peak memory; write JSON.",
         discussion: "Prefill runs prompts of 64, 256 and 512 tokens; decode generates 128 tokens greedily at batch 1.")
@@ -32,6 +48,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure LoRA training speed instead (rank 16, all projections, 4 x 256 tokens per step, 64 masked).")
     var train = false
 
+    @Flag(help: "Load-test a running daemon over its socket instead (concurrent streams, one or many adapters).")
+    var serve = false
+
+    @OptionGroup var serveOptions: BenchServeOptions
+
     var adapterRank: Int { 16 }
 
     /// Speed of `decodeTokens` greedy steps after `prompt`.
@@ -49,18 +70,7 @@ struct Bench: ParsableCommand {
     /// Stores a random rank-16 adapter on all seven projections in a scratch hub and times
     /// "id to ready to apply": cold (read, decode, validate, prepare) and warm (LRU hit).
     func benchAdapter(_ model: LlamaModel) throws -> (prepared: PreparedAdapter, fileBytes: Int, coldMs: Double, warmMs: Double) {
-        var rng = SeededGenerator(seed: 16)
-        func uniform() -> Float { Float(rng.next() >> 40) / Float(1 << 24) * 2 - 1 }
-        var pairs: [LoRATarget: LoRAPair] = [:]
-        for l in 0..<model.config.layers {
-            for p in Projection.allCases {
-                let (out, inF) = model.config.shape(of: p)
-                let a = (0..<adapterRank * inF).map { _ in uniform() / Float(inF).squareRoot() }
-                let b = (0..<out * adapterRank).map { _ in uniform() * 0.035 }
-                pairs[LoRATarget(layer: l, projection: p)] = LoRAPair(rank: adapterRank, inFeatures: inF, outFeatures: out, a: a, b: b)
-            }
-        }
-        let adapter = LoRAAdapter(rank: adapterRank, alpha: Float(2 * adapterRank), pairs: pairs)
+        let adapter = benchAdapterValues(model.config, rank: adapterRank, seed: 16)
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bench-\(UInt32.random(in: 0...UInt32.max))")
         defer { try? FileManager.default.removeItem(at: root) }
         let hub = Hub(root: root)
@@ -104,8 +114,9 @@ struct Bench: ParsableCommand {
         var peak_rss_mib: Double?
     }
 
-    func run() throws {
+    func run() async throws {
         if train { return try runTrain() }
+        if serve { return try await runServe() }
         let t0 = Clock.now
         let model = try modelOptions.load(storage: weights)
         let loadSeconds = Clock.now - t0

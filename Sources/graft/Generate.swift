@@ -1,15 +1,20 @@
 import ArgumentParser
+import DaemonClient
 import Foundation
 import LlamaModel
 import Tokenizer
 
-struct Generate: ParsableCommand {
+struct Generate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate text from a prompt, streamed to standard output.",
-        discussion: "The prompt is wrapped in the model's chat template unless --raw is given.")
+        discussion: """
+        The prompt is wrapped in the model's chat template unless --raw is given. When a daemon serves the hub, \
+        the request goes through it (--offline loads the model here instead).
+        """)
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var adapterOptions: AdapterOptions
+    @OptionGroup var daemonOptions: DaemonOptions
 
     @Argument(help: "The prompt (read from standard input when omitted).")
     var prompt: String?
@@ -48,8 +53,13 @@ struct Generate: ParsableCommand {
         guard topK >= 0 else { throw ValidationError("--top-k must not be negative") }
     }
 
-    func run() throws {
+    func run() async throws {
         let text = try prompt ?? readStandardInput()
+        if modelOptions.model == nil, !adapterOptions.hasLocalDirectory,
+           let client = daemonOptions.client(for: modelOptions.registryOptions.hub) {
+            try await generate(text, through: client)
+            return
+        }
         let model = try modelOptions.load(verbose: verbose)
         let tokenizer = model.tokenizer
         let ids: [Int]
@@ -79,6 +89,49 @@ struct Generate: ParsableCommand {
                                  result.promptTokens, result.prefillSeconds, Double(result.promptTokens) / result.prefillSeconds,
                                  n, result.decodeSeconds, n > 1 ? Double(n - 1) / result.decodeSeconds : 0,
                                  result.finishReason.rawValue, sampling.seed))
+        }
+    }
+}
+
+extension Generate {
+    /// The same request through a running daemon, streamed.
+    func generate(_ text: String, through client: DaemonClient) async throws {
+        var body: [String: Any] = ["max_tokens": maxTokens, "temperature": temperature, "top_p": topP, "top_k": topK,
+                                   "stream": true, "stream_options": ["include_usage": true]]
+        if let seed { body["seed"] = Int64(bitPattern: seed) }
+        if !stop.isEmpty { body["stop"] = stop }
+        let path: String
+        if raw {
+            path = "/v1/completions"
+            body["prompt"] = text
+        } else {
+            path = "/v1/chat/completions"
+            var messages: [[String: String]] = []
+            if let system { messages.append(["role": "system", "content": system]) }
+            messages.append(["role": "user", "content": text])
+            body["messages"] = messages
+        }
+        if adapterOptions.specs.isEmpty {  // the base model: the first entry of the daemon's list
+            let models = try await client.call(.GET, "/v1/models")
+            body["model"] = ((models["data"] as? [[String: Any]])?.first?["id"] as? String) ?? ""
+        } else {
+            body["model"] = adapterOptions.specs.joined(separator: "+")
+        }
+        if verbose { Terminal.note("through the daemon at \(client.socketPath)") }
+        let t0 = Date()
+        var usage: [String: Any] = [:]
+        try await client.stream(path, json: body) { event in
+            if let u = event["usage"] as? [String: Any] { usage = u }
+            guard let choice = (event["choices"] as? [[String: Any]])?.first else { return }
+            if let piece = (choice["delta"] as? [String: Any])?["content"] as? String ?? choice["text"] as? String {
+                Terminal.write(piece)
+            }
+        }
+        Terminal.write("\n")
+        if verbose {
+            Terminal.note(String(format: "prompt %d tokens, generated %d tokens in %.3f s (daemon)",
+                                 usage["prompt_tokens"] as? Int ?? 0, usage["completion_tokens"] as? Int ?? 0,
+                                 Date().timeIntervalSince(t0)))
         }
     }
 }

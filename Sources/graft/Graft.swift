@@ -1,7 +1,7 @@
 import ArgumentParser
 
 @main
-struct Graft: ParsableCommand {
+struct Graft: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graft",
         abstract: "Graft: a LoRA adapter server for one frozen base model, on CPU.",
@@ -9,6 +9,6 @@ struct Graft: ParsableCommand {
         The hub (model registry) lives in ./Registry unless --registry DIR or GRAFT_REGISTRY says otherwise.
         Start with `graft pull`, then `graft generate "..."`.
         """,
-        subcommands: [Pull.self, Models.self, Generate.self, Train.self, Jobs.self, Adapters.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
+        subcommands: [Serve.self, Pull.self, Models.self, Generate.self, Train.self, Jobs.self, Adapters.self, Tenants.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
     )
 }

@@ -1,0 +1,164 @@
+import Dispatch
+import Foundation
+import LlamaModel
+import Synchronization
+
+/// The one owner of the model and its compute threads: a continuous-batching loop on a
+/// thread of its own. Each step admits waiting requests (their prompts prefilled in chunks),
+/// then runs every active sequence's next token as one batch, each row with its own adapter
+/// mix, so the frozen weights are read once per step for all rows.
+///
+/// `submit` may be called from any thread or task; results arrive on the returned stream.
+/// Dropping (or cancelling the consumer of) the stream cancels the request within one step.
+public final class InferenceEngine: Sendable {
+    public let model: LlamaModel
+    public let limits: EngineLimits
+    /// Key/value bytes one position takes in a sequence's cache.
+    public let kvBytesPerToken: Int
+
+    private let shared = Mutex(Shared())
+    private let wake = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+
+    struct Pending: Sendable {
+        let id: UInt64
+        let job: InferenceJob
+        let continuation: AsyncThrowingStream<EngineEvent, any Error>.Continuation
+        let submitted: Double
+        let reservation: Int
+    }
+
+    struct Shared: Sendable {
+        var queue: [Pending] = []
+        var cancelled: Set<UInt64> = []
+        var draining = false
+        var stopping = false
+        var nextID: UInt64 = 1
+        var stats = EngineStats()
+    }
+
+    public init(model: LlamaModel, limits: EngineLimits = EngineLimits()) {
+        self.model = model
+        self.limits = limits
+        let c = model.config
+        kvBytesPerToken = 2 * c.layers * c.kvDim * MemoryLayout<Float>.stride
+        let thread = Thread { [self] in
+            Scheduler(engine: self).run()
+            done.signal()
+        }
+        thread.name = "graft-engine"
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+
+    /// Queues `job`. Throws when it can never run (too long, empty) or cannot run now (queue
+    /// full, draining).
+    public func submit(_ job: InferenceJob) throws -> AsyncThrowingStream<EngineEvent, any Error> {
+        guard !job.prompt.isEmpty else { throw EngineError.emptyPrompt }
+        guard job.maxTokens >= 1 else { throw EngineError.invalid("max_tokens must be at least 1") }
+        let context = model.config.contextLength
+        let total = job.prompt.count + job.maxTokens
+        if total > context { throw EngineError.tooLong(tokens: total, limit: context, what: "model's context length") }
+        if total > limits.maxTotalTokens {
+            throw EngineError.tooLong(tokens: total, limit: limits.maxTotalTokens, what: "server's limit per request")
+        }
+        let reservation = total * kvBytesPerToken
+        if reservation > limits.kvBudgetBytes {
+            throw EngineError.tooLong(tokens: total, limit: limits.kvBudgetBytes / kvBytesPerToken,
+                                      what: "key/value memory budget")
+        }
+        let (stream, continuation) = AsyncThrowingStream<EngineEvent, any Error>.makeStream()
+        let id = try shared.withLock { s -> UInt64 in
+            if s.draining { throw EngineError.draining }
+            if s.queue.count >= limits.maxQueued { throw EngineError.queueFull(retryAfter: 1) }
+            let id = s.nextID
+            s.nextID += 1
+            s.queue.append(Pending(id: id, job: job, continuation: continuation, submitted: Clock.now,
+                                   reservation: reservation))
+            s.stats.queued = s.queue.count
+            return id
+        }
+        continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.cancel(id) }
+        }
+        wake.signal()
+        return stream
+    }
+
+    private func cancel(_ id: UInt64) {
+        shared.withLock { _ = $0.cancelled.insert(id) }
+        wake.signal()
+    }
+
+    public var stats: EngineStats { shared.withLock { $0.stats } }
+
+    /// Stops taking new requests; those already submitted go on.
+    public func beginDraining() { shared.withLock { $0.draining = true } }
+
+    public var isDraining: Bool { shared.withLock { $0.draining } }
+
+    /// Waits until no request is active or queued, or `timeout` seconds pass; returns whether
+    /// the engine became idle.
+    public func waitUntilIdle(timeout: Double) async -> Bool {
+        let deadline = Clock.now + timeout
+        while Clock.now < deadline {
+            let s = stats
+            if s.active == 0 && s.queued == 0 { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    /// Ends every request still running (with `EngineError.draining`) and stops the thread.
+    /// Calling it again returns at once.
+    public func shutdown() {
+        shared.withLock { $0.draining = true; $0.stopping = true }
+        wake.signal()
+        done.wait()
+        done.signal()  // for later calls
+    }
+
+    // MARK: Scheduler side
+
+    /// What the scheduler takes from the shared state at the start of a step.
+    struct Intake {
+        var admitted: [Pending] = []
+        var cancelled: Set<UInt64> = []
+        var stopping = false
+    }
+
+    /// Admits queued requests while slots and the key/value budget allow (always at least one
+    /// when nothing runs), and collects cancellations.
+    func intake(active: Int, reserved: Int) -> Intake {
+        shared.withLock { s in
+            var intake = Intake(cancelled: s.cancelled, stopping: s.stopping)
+            s.cancelled.removeAll()
+            if !intake.cancelled.isEmpty { s.queue.removeAll { intake.cancelled.contains($0.id) } }
+            var count = active, bytes = reserved
+            while let next = s.queue.first, count < limits.maxActive,
+                  count == 0 || bytes + next.reservation <= limits.kvBudgetBytes {
+                s.queue.removeFirst()
+                intake.admitted.append(next)
+                count += 1
+                bytes += next.reservation
+            }
+            if s.stopping {
+                for p in s.queue { intake.admitted.append(p) }  // ended by the scheduler
+                s.queue.removeAll()
+            }
+            s.stats.queued = s.queue.count
+            return intake
+        }
+    }
+
+    func publish(active: Int, reserved: Int, generated: Int, stepped: Bool) {
+        shared.withLock { s in
+            s.stats.active = active
+            s.stats.kvReservedBytes = reserved
+            s.stats.tokensGenerated += generated
+            if stepped { s.stats.steps += 1 }
+        }
+    }
+
+    func waitForWork() { wake.wait() }
+}

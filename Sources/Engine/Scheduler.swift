@@ -1,0 +1,118 @@
+import LlamaModel
+
+/// The engine thread's loop and the sequences it owns. Nothing here is shared: other
+/// threads reach the scheduler only through the engine's locked intake.
+final class Scheduler {
+    let engine: InferenceEngine
+    var active: [Sequence] = []
+
+    init(engine: InferenceEngine) { self.engine = engine }
+
+    /// One request being served: its cache, sampler and output so far.
+    final class Sequence {
+        let pending: InferenceEngine.Pending
+        let cache: KVCache
+        var sampler: Sampler
+        var output: OutputText
+        var prefilled = 0
+        var lastToken = 0
+        var firstTokenAt: Double?
+
+        init(_ p: InferenceEngine.Pending, model: LlamaModel) {
+            pending = p
+            cache = model.makeCache()
+            sampler = Sampler(p.job.sampling)
+            output = OutputText(tokenizer: model.tokenizer, maxTokens: p.job.maxTokens, stop: p.job.stop,
+                                stopAtEOS: !p.job.ignoreEOS)
+        }
+
+        var job: InferenceJob { pending.job }
+        var isPrefilling: Bool { prefilled < job.prompt.count }
+    }
+
+    func run() {
+        while true {
+            let intake = engine.intake(active: active.count, reserved: reserved)
+            if !intake.cancelled.isEmpty {
+                active.removeAll { intake.cancelled.contains($0.pending.id) }
+            }
+            if intake.stopping {
+                for p in intake.admitted { p.continuation.finish(throwing: EngineError.draining) }
+                for s in active { s.pending.continuation.finish(throwing: EngineError.draining) }
+                active.removeAll()
+                engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
+                return
+            }
+            active += intake.admitted.map { Sequence($0, model: engine.model) }
+            if active.isEmpty {
+                engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
+                engine.waitForWork()
+                continue
+            }
+            let generated = step()
+            engine.publish(active: active.count, reserved: reserved, generated: generated, stepped: true)
+        }
+    }
+
+    private var reserved: Int { active.reduce(0) { $0 + $1.pending.reservation } }
+
+    /// One batch: a prompt chunk for sequences still prefilling (oldest first, within the
+    /// per-step budget) and one token for every decoding sequence. Returns tokens generated.
+    private func step() -> Int {
+        var segments: [LlamaModel.Segment] = []
+        var members: [(sequence: Sequence, tokens: Int)] = []
+        var budget = engine.limits.prefillTokensPerStep
+        for s in active {
+            if s.isPrefilling {
+                let n = min(s.job.prompt.count - s.prefilled, budget)
+                if n == 0 { continue }
+                budget -= n
+                let last = s.prefilled + n == s.job.prompt.count
+                segments.append(.init(tokens: Array(s.job.prompt[s.prefilled..<s.prefilled + n]), cache: s.cache,
+                                      adapters: s.job.adapters, logits: last ? .last(1) : .none))
+                members.append((s, n))
+            } else {
+                segments.append(.init(tokens: [s.lastToken], cache: s.cache, adapters: s.job.adapters, logits: .last(1)))
+                members.append((s, 1))
+            }
+        }
+        let logits: [[Float]]
+        do {
+            logits = try engine.model.forward(segments)
+        } catch {
+            // A batch that fails ends its members; the rest of the server goes on.
+            let failed = Set(members.map { ObjectIdentifier($0.sequence) })
+            for m in members { m.sequence.pending.continuation.finish(throwing: EngineError.failed("\(error)")) }
+            active.removeAll { failed.contains(ObjectIdentifier($0)) }
+            return 0
+        }
+        var generated = 0
+        var finished: Set<ObjectIdentifier> = []
+        let now = Clock.now
+        for (i, m) in members.enumerated() {
+            let s = m.sequence
+            if s.isPrefilling {
+                s.prefilled += m.tokens
+                if s.isPrefilling { continue }
+            }
+            let token = s.sampler.sample(logits[i])
+            s.lastToken = token
+            if s.firstTokenAt == nil { s.firstTokenAt = now }
+            let piece = s.output.append(token)
+            generated += 1
+            let continuation = s.pending.continuation
+            if !piece.isEmpty { continuation.yield(.text(piece, tokens: s.output.tokens.count)) }
+            if let reason = s.output.finishReason {
+                let first = s.firstTokenAt ?? now
+                continuation.yield(.finished(Completion(
+                    reason: reason == .length ? .length : .stop, promptTokens: s.job.prompt.count,
+                    completionTokens: s.output.tokens.count, firstTokenSeconds: first - s.pending.submitted,
+                    decodeSeconds: now - first)))
+                continuation.finish()
+                finished.insert(ObjectIdentifier(s))
+            }
+        }
+        if !finished.isEmpty { active.removeAll { finished.contains(ObjectIdentifier($0)) } }
+        return generated
+    }
+}

@@ -1,0 +1,191 @@
+import AdapterFormat
+import ArgumentParser
+import DaemonClient
+import Foundation
+import GGUF
+import Hub
+import LlamaModel
+
+struct BenchServeOptions: ParsableArguments {
+    @Option(name: .customLong("serve-tokens"), help: "Tokens generated per streamed request (--serve).")
+    var serveTokens = 64
+
+    @Option(name: .customLong("serve-requests"), help: "Requests each client makes per scenario (--serve).")
+    var serveRequests = 3
+
+    @Option(help: ArgumentHelp("The daemon's socket (--serve; default: <registry>/graftd.sock).", valueName: "path"))
+    var socket: String?
+}
+
+/// What one streamed request measured.
+struct StreamSample: Sendable {
+    var firstToken: Double
+    var gaps: [Double]
+    var tokens: Int
+}
+
+/// Percentile (0...1) of `values`, by nearest rank.
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+}
+
+extension Bench {
+    struct ServeScenario: Encodable {
+        var streams: Int
+        var adapters: Int
+        var tokens_per_second: Double
+        var ttft_p50_ms: Double
+        var ttft_p99_ms: Double
+        var token_latency_p50_ms: Double
+        var token_latency_p99_ms: Double
+        var daemon_rss_mib: Double
+    }
+
+    struct ServeReport: Encodable {
+        var model: String
+        var tokens_per_request: Int
+        var scenarios: [ServeScenario]
+        var different_over_same_adapter_8: Double
+        var streams8_over_single: Double
+        var short_completions_per_second: Double
+        var daemon_peak_rss_mib: Double
+        var rss_8_adapters_over_single: Double
+    }
+
+    /// Drives a running daemon: 1, 4 and 8 concurrent streams on one adapter and on as many
+    /// different adapters as streams, then many 4-token completions.
+    func runServe() async throws {
+        let hub = modelOptions.registryOptions.hub
+        let path = serveOptions.socket ?? hub.root.appendingPathComponent("graftd.sock").path
+        let client = DaemonClient(socketPath: path, apiKey: ProcessInfo.processInfo.environment["GRAFT_API_KEY"])
+        let models = try await client.call(.GET, "/v1/models")
+        guard let base = (models["data"] as? [[String: Any]])?.first?["id"] as? String else {
+            throw CLIError("no daemon answers at \(path); start one with `graftd` (or `graft serve`) first")
+        }
+        // Eight rank-16 adapters on every projection, written into the hub the daemon serves.
+        let config = try LlamaConfig(gguf: GGUFFile(path: try hub.modelPath(base).path))
+        var ids: [String] = []
+        for i in 0..<8 {
+            let adapter = benchAdapterValues(config, rank: 16, seed: 100 + UInt64(i))
+            let info = AdapterInfo(baseModel: base, baseModelSHA256: (try? hub.catalog().model(named: base).sha256) ?? "",
+                                   tenant: "bench", name: "r16-\(i)")
+            ids.append(try hub.publishAdapter(try GraftFile.encode(adapter, info: info), tenant: "bench", name: "r16-\(i)").description)
+        }
+        defer { for i in 0..<8 { _ = try? hub.deleteAdapter(try AdapterID(tenant: "bench", name: "r16-\(i)")) } }
+        // Load them all once so the scenarios measure serving, not first loads.
+        for id in ids { _ = try await client.call(.POST, "/v1/completions", json: ["model": id, "prompt": "hi", "max_tokens": 1]) }
+
+        var scenarios: [ServeScenario] = []
+        for adapters in [1, 0] {  // 1: all streams on one adapter; 0: one adapter per stream
+            for streams in [1, 4, 8] {
+                let s = try await scenario(client, streams: streams, models: (0..<streams).map { adapters == 1 ? ids[0] : ids[$0] })
+                scenarios.append(s)
+                Terminal.note(String(format: "%d stream(s), %d adapter(s): %.1f tok/s; first token p50 %.0f ms p99 %.0f ms; per token p50 %.1f ms p99 %.1f ms; RSS %.0f MiB",
+                                     streams, s.adapters, s.tokens_per_second, s.ttft_p50_ms, s.ttft_p99_ms,
+                                     s.token_latency_p50_ms, s.token_latency_p99_ms, s.daemon_rss_mib))
+            }
+        }
+        let rate = try await shortCompletions(client, model: ids[0])
+        Terminal.note(String(format: "4-token completions from 8 clients: %.1f requests/s", rate))
+        let same8 = scenarios.first { $0.streams == 8 && $0.adapters == 1 }!
+        let diff8 = scenarios.first { $0.streams == 8 && $0.adapters == 8 }!
+        let single = scenarios.first { $0.streams == 1 }!
+        let report = ServeReport(model: base, tokens_per_request: serveOptions.serveTokens, scenarios: scenarios,
+                                 different_over_same_adapter_8: diff8.tokens_per_second / same8.tokens_per_second,
+                                 streams8_over_single: same8.tokens_per_second / single.tokens_per_second,
+                                 short_completions_per_second: rate,
+                                 daemon_peak_rss_mib: scenarios.map(\.daemon_rss_mib).max() ?? 0,
+                                 rss_8_adapters_over_single: diff8.daemon_rss_mib / single.daemon_rss_mib)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try encoder.encode(report)
+        print(String(decoding: json, as: UTF8.self))
+        if let output { try json.write(to: URL(fileURLWithPath: output), options: .atomic) }
+    }
+
+    /// `streams` clients, each streaming `serveRequests` requests one after another.
+    private func scenario(_ client: DaemonClient, streams: Int, models: [String]) async throws -> ServeScenario {
+        let tokens = serveOptions.serveTokens, requests = serveOptions.serveRequests
+        let sampler = Task {
+            var peak = 0
+            while !Task.isCancelled {
+                if let rss = try? await Self.daemonRSS(client) { peak = max(peak, rss) }
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+            return peak
+        }
+        let start = Date()
+        let samples = try await withThrowingTaskGroup(of: [StreamSample].self) { group in
+            for c in 0..<streams {
+                group.addTask {
+                    var out: [StreamSample] = []
+                    for r in 0..<requests {
+                        out.append(try await Self.timedStream(client, model: models[c], tokens: tokens, seed: c * 100 + r))
+                    }
+                    return out
+                }
+            }
+            var all: [StreamSample] = []
+            for try await s in group { all += s }
+            return all
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        sampler.cancel()
+        let peak = max(await sampler.value, (try? await Self.daemonRSS(client)) ?? 0)
+        let ttft = samples.map(\.firstToken), gaps = samples.flatMap(\.gaps)
+        return ServeScenario(streams: streams, adapters: Set(models).count,
+                             tokens_per_second: Double(samples.map(\.tokens).reduce(0, +)) / elapsed,
+                             ttft_p50_ms: percentile(ttft, 0.5) * 1000, ttft_p99_ms: percentile(ttft, 0.99) * 1000,
+                             token_latency_p50_ms: percentile(gaps, 0.5) * 1000, token_latency_p99_ms: percentile(gaps, 0.99) * 1000,
+                             daemon_rss_mib: Double(peak) / 1048576)
+    }
+
+    private static func timedStream(_ client: DaemonClient, model: String, tokens: Int, seed: Int) async throws -> StreamSample {
+        let body: [String: Any] = ["model": model, "messages": [["role": "user", "content": "Write a short story about a lighthouse keeper."]],
+                                   "max_tokens": tokens, "temperature": 0.8, "seed": seed, "ignore_eos": true, "stream": true,
+                                   "stream_options": ["include_usage": true]]
+        let start = Date()
+        var first: Double?
+        var last = start
+        var gaps: [Double] = []
+        var count = 0
+        try await client.stream("/v1/chat/completions", json: body) { event in
+            if let usage = event["usage"] as? [String: Any] { count = usage["completion_tokens"] as? Int ?? count }
+            guard let delta = (event["choices"] as? [[String: Any]])?.first?["delta"] as? [String: Any],
+                  let piece = delta["content"] as? String, !piece.isEmpty else { return }
+            let now = Date()
+            if first == nil { first = now.timeIntervalSince(start) } else { gaps.append(now.timeIntervalSince(last)) }
+            last = now
+        }
+        return StreamSample(firstToken: first ?? Date().timeIntervalSince(start), gaps: gaps, tokens: count)
+    }
+
+    /// Requests per second for 4-token completions from 8 clients.
+    private func shortCompletions(_ client: DaemonClient, model: String) async throws -> Double {
+        let perClient = 10
+        let start = Date()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for c in 0..<8 {
+                group.addTask {
+                    for r in 0..<perClient {
+                        _ = try await client.call(.POST, "/v1/completions", json: [
+                            "model": model, "prompt": "Count: one, two,", "max_tokens": 4, "ignore_eos": true, "seed": c * 10 + r])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(8 * perClient) / Date().timeIntervalSince(start)
+    }
+
+    /// The daemon's resident memory, from its metrics.
+    static func daemonRSS(_ client: DaemonClient) async throws -> Int {
+        let text = try await client.text("/metrics")
+        for line in text.split(separator: "\n") where line.hasPrefix("process_resident_memory_bytes ") {
+            return Int(Double(line.split(separator: " ").last ?? "") ?? 0)
+        }
+        return 0
+    }
+}
