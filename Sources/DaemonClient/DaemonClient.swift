@@ -19,6 +19,14 @@ public struct DaemonClient: Sendable {
         public var description: String { "the daemon answered \(status): \(message)" }
     }
 
+    /// One client for the process, allowing many connections at once (the shared client's
+    /// default of 8 per host would queue a ninth concurrent request behind long streams).
+    private static let http: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 256
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     private func url(_ path: String) -> String {
         let encoded = socketPath.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socketPath
         return "http+unix://\(encoded)\(path)"
@@ -43,7 +51,7 @@ public struct DaemonClient: Sendable {
 
     /// Sends a request and returns the decoded JSON object; an error status throws `Failure`.
     public func call(_ method: Method, _ path: String, json: [String: Any]? = nil) async throws -> [String: Any] {
-        let response = try await HTTPClient.shared.execute(try makeRequest(method, path, json: json), timeout: .seconds(600))
+        let response = try await Self.http.execute(try makeRequest(method, path, json: json), timeout: .seconds(600))
         let body = try await response.body.collect(upTo: 256 << 20)
         let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
         guard (200..<300).contains(Int(response.status.code)) else {
@@ -55,7 +63,7 @@ public struct DaemonClient: Sendable {
 
     /// GETs a plain-text route (e.g. /metrics).
     public func text(_ path: String) async throws -> String {
-        let response = try await HTTPClient.shared.execute(try makeRequest(.GET, path, json: nil), timeout: .seconds(60))
+        let response = try await Self.http.execute(try makeRequest(.GET, path, json: nil), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 64 << 20)
         guard response.status.code == 200 else { throw Failure(status: Int(response.status.code), message: String(decoding: body.readableBytesView, as: UTF8.self)) }
         return String(decoding: body.readableBytesView, as: UTF8.self)
@@ -63,7 +71,7 @@ public struct DaemonClient: Sendable {
 
     /// Sends a streaming request and calls `onEvent` with each server-sent event's JSON.
     public func stream(_ path: String, json: [String: Any], onEvent: ([String: Any]) throws -> Void) async throws {
-        let response = try await HTTPClient.shared.execute(try makeRequest(.POST, path, json: json), timeout: .seconds(3600))
+        let response = try await Self.http.execute(try makeRequest(.POST, path, json: json), timeout: .seconds(3600))
         guard response.status.code == 200 else {
             let body = try await response.body.collect(upTo: 1 << 20)
             let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]

@@ -51,9 +51,20 @@ public final class InferenceEngine: Sendable {
         thread.start()
     }
 
-    /// Queues `job`. Throws when it can never run (too long, empty) or cannot run now (queue
-    /// full, draining).
+    /// A queued job: its id (for `cancel`) and its events.
+    public struct Submission: Sendable {
+        public let id: UInt64
+        public let events: AsyncThrowingStream<EngineEvent, any Error>
+    }
+
+    /// Queues `job` and returns its events. Throws when it can never run (too long, empty) or
+    /// cannot run now (queue full, draining).
     public func submit(_ job: InferenceJob) throws -> AsyncThrowingStream<EngineEvent, any Error> {
+        try enqueue(job).events
+    }
+
+    /// As `submit`, also returning the id to cancel the job with.
+    public func enqueue(_ job: InferenceJob) throws -> Submission {
         guard !job.prompt.isEmpty else { throw EngineError.emptyPrompt }
         guard job.maxTokens >= 1 else { throw EngineError.invalid("max_tokens must be at least 1") }
         let context = model.config.contextLength
@@ -82,10 +93,12 @@ public final class InferenceEngine: Sendable {
             if case .cancelled = termination { self?.cancel(id) }
         }
         wake.signal()
-        return stream
+        return Submission(id: id, events: stream)
     }
 
-    private func cancel(_ id: UInt64) {
+    /// Stops request `id` at the next step; its stream ends with `CancellationError`. Ids
+    /// already finished are ignored.
+    public func cancel(_ id: UInt64) {
         shared.withLock { _ = $0.cancelled.insert(id) }
         wake.signal()
     }
@@ -133,7 +146,10 @@ public final class InferenceEngine: Sendable {
         shared.withLock { s in
             var intake = Intake(cancelled: s.cancelled, stopping: s.stopping)
             s.cancelled.removeAll()
-            if !intake.cancelled.isEmpty { s.queue.removeAll { intake.cancelled.contains($0.id) } }
+            if !intake.cancelled.isEmpty {
+                for p in s.queue where intake.cancelled.contains(p.id) { p.continuation.finish(throwing: CancellationError()) }
+                s.queue.removeAll { intake.cancelled.contains($0.id) }
+            }
             var count = active, bytes = reserved
             while let next = s.queue.first, count < limits.maxActive,
                   count == 0 || bytes + next.reservation <= limits.kvBudgetBytes {

@@ -34,6 +34,9 @@ final class Scheduler {
         while true {
             let intake = engine.intake(active: active.count, reserved: reserved)
             if !intake.cancelled.isEmpty {
+                for s in active where intake.cancelled.contains(s.pending.id) {
+                    s.pending.continuation.finish(throwing: CancellationError())
+                }
                 active.removeAll { intake.cancelled.contains($0.pending.id) }
             }
             if intake.stopping {

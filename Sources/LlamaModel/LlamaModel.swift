@@ -168,21 +168,32 @@ public final class LlamaModel: @unchecked Sendable {
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }
 
-        return segments.enumerated().map { s, seg in
-            let n: Int
+        // Every segment's logit rows gathered into one matrix, so the output projection (the
+        // largest weight) is read once for the whole batch.
+        let counts = segments.map { seg -> Int in
             switch seg.logits {
-            case .none: n = 0
-            case .last(let k): n = min(max(k, 0), seg.tokens.count)
-            case .all: n = seg.tokens.count
+            case .none: return 0
+            case .last(let k): return min(max(k, 0), seg.tokens.count)
+            case .all: return seg.tokens.count
             }
-            if n == 0 { return [] }
-            let first = x + (starts[s] + seg.tokens.count - n) * c.dim
-            outputNorm(first, rows: n, into: xn)
-            var out = [Float](repeating: 0, count: n * c.vocabularySize)
-            out.withUnsafeMutableBufferPointer { o in
-                Linear.project(xn, rows: n, ldx: c.dim, into: [.init(weights.output, o.baseAddress!)], pool: pool)
-            }
-            return out
+        }
+        let rows = counts.reduce(0, +)
+        if rows == 0 { return segments.map { _ in [] } }
+        var r = 0
+        for (s, seg) in segments.enumerated() where counts[s] > 0 {
+            let first = x + (starts[s] + seg.tokens.count - counts[s]) * c.dim
+            outputNorm(first, rows: counts[s], into: xn + r * c.dim)
+            r += counts[s]
+        }
+        var all = [Float](repeating: 0, count: rows * c.vocabularySize)
+        all.withUnsafeMutableBufferPointer { o in
+            Linear.project(xn, rows: rows, ldx: c.dim, into: [.init(weights.output, o.baseAddress!)], pool: pool)
+        }
+        if segments.count == 1 { return [all] }
+        r = 0
+        return counts.map { n in
+            defer { r += n }
+            return Array(all[r * c.vocabularySize..<(r + n) * c.vocabularySize])
         }
     }
 

@@ -56,6 +56,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 public struct Sampler: Sendable {
     public let parameters: SamplingParameters
     private var rng: SeededGenerator
+    /// Scratch for the unnormalized probabilities, reused across draws.
+    private var weights: [Float] = []
 
     public init(_ parameters: SamplingParameters) {
         self.parameters = parameters
@@ -128,15 +130,29 @@ public struct Sampler: Sendable {
         return (total, maxLogit)
     }
 
-    /// Plain sampling from the whole distribution: one pass, no sort.
+    /// Plain sampling from the whole distribution: the weights once (Float exp, summed in
+    /// Double), then one walk; no sort.
     private mutating func sampleAll(_ logits: UnsafeBufferPointer<Float>, temperature: Float) -> Int {
-        let (total, maxLogit) = Self.softmaxTotal(logits, temperature: temperature)
-        var r = rng.nextUnit() * total
-        for (i, v) in logits.enumerated() {
-            r -= exp(Double(v - maxLogit) / Double(temperature))
-            if r < 0 { return i }
+        var maxLogit = -Float.infinity
+        for v in logits where v > maxLogit { maxLogit = v }
+        let inverse = 1 / temperature
+        if weights.count < logits.count { weights = [Float](repeating: 0, count: logits.count) }
+        var total = 0.0
+        weights.withUnsafeMutableBufferPointer { w in
+            for i in 0..<logits.count {
+                let e = expf((logits[i] - maxLogit) * inverse)
+                w[i] = e
+                total += Double(e)
+            }
         }
-        return logits.count - 1
+        var r = rng.nextUnit() * total
+        return weights.withUnsafeBufferPointer { w in
+            for i in 0..<logits.count {
+                r -= Double(w[i])
+                if r < 0 { return i }
+            }
+            return logits.count - 1
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 import Logging
 import Synchronization
 
@@ -34,8 +35,11 @@ public struct GraftContext: RequestContext {
     /// Set by the authentication middleware before any route runs.
     public var principal = Principal.singleUser
     let notes = RequestNotes()
+    /// The connection, to notice a client that goes away.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -2,6 +2,7 @@ import Engine
 import Foundation
 import Hub
 import Hummingbird
+import HummingbirdCore
 import LlamaModel
 import Logging
 import ServiceLifecycle
@@ -18,6 +19,16 @@ public func makeRouter(_ server: GraftServer) -> Router<GraftContext> {
     registerInferenceRoutes(routes, server)
     registerAdapterRoutes(routes, server)
     return router
+}
+
+/// HTTP/1.1 with the daemon's limits: idle timeout, header limits, and a close as soon as the
+/// client closes its side.
+public func httpServer(_ server: GraftServer, listen: ListenOptions) -> HTTPServerBuilder {
+    .http1(configuration: .init(
+        additionalChannelHandlers: [ClientCloseHandler()],
+        idleTimeout: .seconds(server.configuration.idleTimeoutSeconds),
+        httpDecoderConfiguration: .init(maxHeaderFieldSize: listen.maxHeaderBytes, maxHeaderListSize: listen.maxHeaderBytes,
+                                        maxHeaderFieldCount: listen.maxHeaderCount)))
 }
 
 /// How `graftd` listens.
@@ -61,10 +72,7 @@ public func runDaemon(_ server: GraftServer, listen: ListenOptions, handle: Daem
     let logger = server.logger
     let app = Application(
         router: makeRouter(server),
-        server: .http1(configuration: .init(
-            idleTimeout: .seconds(server.configuration.idleTimeoutSeconds),
-            httpDecoderConfiguration: .init(maxHeaderFieldSize: listen.maxHeaderBytes, maxHeaderListSize: listen.maxHeaderBytes,
-                                            maxHeaderFieldCount: listen.maxHeaderCount))),
+        server: httpServer(server, listen: listen),
         configuration: .init(address: .unixDomainSocket(path: path), serverName: "graftd"),
         onServerRunning: { _ in
             umask(previousMask)

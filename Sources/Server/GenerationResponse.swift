@@ -24,62 +24,65 @@ extension GraftServer {
             throw error
         }
         context.notes.set(adapter: adapterName)
-        let events: AsyncThrowingStream<EngineEvent, any Error>
+        let submission: InferenceEngine.Submission
         do {
-            events = try engine.submit(InferenceJob(prompt: call.prompt, maxTokens: maxTokens, sampling: call.sampling,
-                                                    stop: call.stop, adapters: mix, ignoreEOS: call.ignoreEOS))
+            submission = try engine.enqueue(InferenceJob(prompt: call.prompt, maxTokens: maxTokens, sampling: call.sampling,
+                                                         stop: call.stop, adapters: mix, ignoreEOS: call.ignoreEOS))
         } catch let e as EngineError {
             claim.release()
             throw Self.apiError(e)
         }
+        // A client that goes away closes its channel (see ClientCloseHandler): stop its sequence.
+        let (engine, id) = (self.engine, submission.id)
+        context.channel.closeFuture.whenComplete { _ in engine.cancel(id) }
+        let events = submission.events
         metrics.inferenceRequest(tenant: principal.tenant)
         let reply = Reply(kind: call.kind, model: call.modelField, includeUsage: call.includeUsage)
         if !call.stream {
             defer { claim.release() }
-            let (text, completion) = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                var text = ""
-                for try await event in events {
-                    switch event {
-                    case .text(let piece, _): text += piece
-                    case .finished(let c): return (text, c)
-                    }
+            var text = ""
+            for try await event in events {
+                switch event {
+                case .text(let piece, _):
+                    text += piece
+                case .finished(let completion):
+                    metrics.completion(tenant: principal.tenant, completion)
+                    context.notes.set(tokens: completion.completionTokens)
+                    return Response(status: .ok, headers: [.contentType: "application/json"],
+                                    body: .init(byteBuffer: ByteBuffer(bytes: reply.whole(text: text, completion))))
                 }
-                throw APIError(.internalServerError, "generation ended without a result")
             }
-            metrics.completion(tenant: principal.tenant, completion)
-            context.notes.set(tokens: completion.completionTokens)
-            // The connection closes after a response that watched for the client's disconnect.
-            return Response(status: .ok, headers: [.contentType: "application/json", .connection: "close"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: reply.whole(text: text, completion))))
+            throw APIError(.internalServerError, "generation ended without a result")
         }
         let metrics = self.metrics
         let notes = context.notes
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"],
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                         body: ResponseBody { writer in
             defer { claim.release() }
             do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await writer.write(ByteBuffer(bytes: reply.event(reply.first())))
-                    for try await event in events {
-                        switch event {
-                        case .text(let piece, _):
-                            try await writer.write(ByteBuffer(bytes: reply.event(reply.delta(piece))))
-                        case .finished(let c):
-                            metrics.completion(tenant: principal.tenant, c)
-                            notes.set(tokens: c.completionTokens)
-                            try await writer.write(ByteBuffer(bytes: reply.event(reply.last(c))))
-                            if call.includeUsage { try await writer.write(ByteBuffer(bytes: reply.event(reply.usageChunk(c)))) }
-                        }
+                try await writer.write(ByteBuffer(bytes: reply.event(reply.first())))
+                for try await event in events {
+                    switch event {
+                    case .text(let piece, _):
+                        try await writer.write(ByteBuffer(bytes: reply.event(reply.delta(piece))))
+                    case .finished(let c):
+                        metrics.completion(tenant: principal.tenant, c)
+                        notes.set(tokens: c.completionTokens)
+                        try await writer.write(ByteBuffer(bytes: reply.event(reply.last(c))))
+                        if call.includeUsage { try await writer.write(ByteBuffer(bytes: reply.event(reply.usageChunk(c)))) }
                     }
-                    try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
                 }
+                try await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
             } catch is CancellationError {
-                return  // the client went away; the engine has dropped the sequence
-            } catch {
+                engine.cancel(id)
+                return  // the client went away
+            } catch let error as EngineError {
                 // Once the head is sent, an error travels as an event.
-                let apiError = (error as? EngineError).map(Self.apiError) ?? APIError(.internalServerError, "\(error)")
-                try? await writer.write(ByteBuffer(bytes: reply.event(apiError.json)))
+                try? await writer.write(ByteBuffer(bytes: reply.event(Self.apiError(error).json)))
                 try? await writer.write(ByteBuffer(string: "data: [DONE]\n\n"))
+            } catch {
+                engine.cancel(id)  // a write failed: the client is gone
+                throw error
             }
             try await writer.finish(nil)
         })

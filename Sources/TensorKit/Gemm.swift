@@ -88,7 +88,7 @@ public enum Gemm {
             if rows == mr && cols == nr {
                 kernel(k, a, b, cBase, ldc, accumulate)
             } else {
-                kernel(k, a, b, tile, nr, false)
+                if rows <= 3 && !wideRegisters { kernel3x64Narrow(k, a, b, tile, nr) } else { kernel(k, a, b, tile, nr, false) }
                 for r in 0..<rows {
                     let dst = cBase + r * ldc, src = tile + r * nr
                     if accumulate {

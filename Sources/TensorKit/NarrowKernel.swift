@@ -40,4 +40,27 @@ extension Gemm {
             }
         }
     }
+
+    /// The first three rows of a sliver only (the rest are padding when m leaves a short last
+    /// sliver), written to a 64-wide tile: half the work of `kernel6x64Narrow` for such slivers.
+    @inline(never)
+    static func kernel3x64Narrow(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        for quarter in 0..<4 {
+            var c0 = SIMD16<Float>(), c1 = SIMD16<Float>(), c2 = SIMD16<Float>()
+            var pa = a
+            var pb = UnsafeRawPointer(b + 16 * quarter)
+            for _ in 0..<kc {
+                let bv = pb.loadUnaligned(as: SIMD16<Float>.self)
+                c0 = c0.addingProduct(SIMD16(repeating: pa[0]), bv)
+                c1 = c1.addingProduct(SIMD16(repeating: pa[1]), bv)
+                c2 = c2.addingProduct(SIMD16(repeating: pa[2]), bv)
+                pa += 6; pb += 256
+            }
+            let out = c + 16 * quarter
+            for (r, v) in [c0, c1, c2].enumerated() {
+                UnsafeMutableRawPointer(out + r * ldc).storeBytes(of: v, as: SIMD16<Float>.self)
+            }
+        }
+    }
 }

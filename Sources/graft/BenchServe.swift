@@ -36,8 +36,12 @@ extension Bench {
         var streams: Int
         var adapters: Int
         var tokens_per_second: Double
+        /// First token of the streams themselves (their chat prompts are prefilled while the others decode).
         var ttft_p50_ms: Double
         var ttft_p99_ms: Double
+        /// A short prompt sent every 250 ms while the streams run: time to its (single) token.
+        var probe_ttft_p50_ms: Double
+        var probe_ttft_p99_ms: Double
         var token_latency_p50_ms: Double
         var token_latency_p99_ms: Double
         var daemon_rss_mib: Double
@@ -82,8 +86,9 @@ extension Bench {
             for streams in [1, 4, 8] {
                 let s = try await scenario(client, streams: streams, models: (0..<streams).map { adapters == 1 ? ids[0] : ids[$0] })
                 scenarios.append(s)
-                Terminal.note(String(format: "%d stream(s), %d adapter(s): %.1f tok/s; first token p50 %.0f ms p99 %.0f ms; per token p50 %.1f ms p99 %.1f ms; RSS %.0f MiB",
+                Terminal.note(String(format: "%d stream(s), %d adapter(s): %.1f tok/s; first token p50 %.0f ms p99 %.0f ms (short probe p50 %.0f p99 %.0f); per token p50 %.1f ms p99 %.1f ms; RSS %.0f MiB",
                                      streams, s.adapters, s.tokens_per_second, s.ttft_p50_ms, s.ttft_p99_ms,
+                                     s.probe_ttft_p50_ms, s.probe_ttft_p99_ms,
                                      s.token_latency_p50_ms, s.token_latency_p99_ms, s.daemon_rss_mib))
             }
         }
@@ -116,11 +121,25 @@ extension Bench {
             }
             return peak
         }
+        let probing = Task {
+            var times: [Double] = []
+            try? await Task.sleep(for: .milliseconds(400))
+            while !Task.isCancelled {
+                let t0 = Date()
+                guard (try? await client.call(.POST, "/v1/completions", json: [
+                    "model": models[0], "prompt": "Hello", "max_tokens": 1, "temperature": 0])) != nil else { break }
+                times.append(Date().timeIntervalSince(t0))
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+            return times
+        }
         let start = Date()
         let samples = try await withThrowingTaskGroup(of: [StreamSample].self) { group in
             for c in 0..<streams {
                 group.addTask {
                     var out: [StreamSample] = []
+                    // Staggered starts, so requests arrive spread out as they would from independent users.
+                    try await Task.sleep(for: .milliseconds(137 * c))
                     for r in 0..<requests {
                         out.append(try await Self.timedStream(client, model: models[c], tokens: tokens, seed: c * 100 + r))
                     }
@@ -133,11 +152,14 @@ extension Bench {
         }
         let elapsed = Date().timeIntervalSince(start)
         sampler.cancel()
+        probing.cancel()
+        let probes = await probing.value
         let peak = max(await sampler.value, (try? await Self.daemonRSS(client)) ?? 0)
         let ttft = samples.map(\.firstToken), gaps = samples.flatMap(\.gaps)
         return ServeScenario(streams: streams, adapters: Set(models).count,
                              tokens_per_second: Double(samples.map(\.tokens).reduce(0, +)) / elapsed,
                              ttft_p50_ms: percentile(ttft, 0.5) * 1000, ttft_p99_ms: percentile(ttft, 0.99) * 1000,
+                             probe_ttft_p50_ms: percentile(probes, 0.5) * 1000, probe_ttft_p99_ms: percentile(probes, 0.99) * 1000,
                              token_latency_p50_ms: percentile(gaps, 0.5) * 1000, token_latency_p99_ms: percentile(gaps, 0.99) * 1000,
                              daemon_rss_mib: Double(peak) / 1048576)
     }

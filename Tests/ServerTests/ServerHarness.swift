@@ -43,7 +43,7 @@ struct Harness {
     /// Runs `body` against a live HTTP server on this harness (then shuts the engine down).
     func test(_ body: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         defer { close() }
-        let app = Application(router: makeRouter(server))
+        let app = Application(router: makeRouter(server), server: httpServer(server, listen: ListenOptions(socketPath: "")))
         try await app.test(.ahc(.http), body)
     }
 }
