@@ -11,9 +11,11 @@ public struct EngineLimits: Sendable {
     /// Key/value memory reserved for active sequences, in bytes: a sequence is admitted only
     /// when its prompt plus completion budget fits.
     public var kvBudgetBytes = 2 << 30
-    /// Prompt tokens prefilled per step over all admitted sequences, so a long prompt is
-    /// taken in chunks and sequences already decoding keep their pace.
-    public var prefillTokensPerStep = 256
+    /// Prompt tokens prefilled per step over all admitted sequences while others decode, so a
+    /// long prompt is taken in chunks and sequences already decoding keep their pace (a step
+    /// with this many prompt tokens takes about 0.2 s on a 2-core machine). With nothing
+    /// decoding, steps take up to 1024 prompt tokens.
+    public var prefillTokensPerStep = 64
 
     public init() {}
 }

@@ -59,25 +59,28 @@ final class Scheduler {
 
     private var reserved: Int { active.reduce(0) { $0 + $1.pending.reservation } }
 
-    /// One batch: a prompt chunk for sequences still prefilling (oldest first, within the
-    /// per-step budget) and one token for every decoding sequence. Returns tokens generated.
+    /// One batch: one token for every decoding sequence and a prompt chunk for sequences still
+    /// prefilling (within the per-step budget). Returns tokens generated.
     private func step() -> Int {
         var segments: [LlamaModel.Segment] = []
         var members: [(sequence: Sequence, tokens: Int)] = []
-        var budget = engine.limits.prefillTokensPerStep
-        for s in active {
-            if s.isPrefilling {
-                let n = min(s.job.prompt.count - s.prefilled, budget)
-                if n == 0 { continue }
-                budget -= n
-                let last = s.prefilled + n == s.job.prompt.count
-                segments.append(.init(tokens: Array(s.job.prompt[s.prefilled..<s.prefilled + n]), cache: s.cache,
-                                      adapters: s.job.adapters, logits: last ? .last(1) : .none))
-                members.append((s, n))
-            } else {
-                segments.append(.init(tokens: [s.lastToken], cache: s.cache, adapters: s.job.adapters, logits: .last(1)))
-                members.append((s, 1))
-            }
+        for s in active where !s.isPrefilling {
+            segments.append(.init(tokens: [s.lastToken], cache: s.cache, adapters: s.job.adapters, logits: .last(1)))
+            members.append((s, 1))
+        }
+        // Prompts share a per-step budget, shortest remaining first, so a short request is not
+        // kept waiting behind a long prompt (which is taken a chunk per step).
+        // With nobody decoding there is no one to keep waiting: take prompts in large chunks.
+        var budget = members.isEmpty ? max(engine.limits.prefillTokensPerStep, 1024) : engine.limits.prefillTokensPerStep
+        let prefilling = active.filter(\.isPrefilling)
+            .sorted { $0.job.prompt.count - $0.prefilled < $1.job.prompt.count - $1.prefilled }
+        for s in prefilling where budget > 0 {
+            let n = min(s.job.prompt.count - s.prefilled, budget)
+            budget -= n
+            let last = s.prefilled + n == s.job.prompt.count
+            segments.append(.init(tokens: Array(s.job.prompt[s.prefilled..<s.prefilled + n]), cache: s.cache,
+                                  adapters: s.job.adapters, logits: last ? .last(1) : .none))
+            members.append((s, n))
         }
         let logits: [[Float]]
         do {

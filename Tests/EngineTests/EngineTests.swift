@@ -60,18 +60,22 @@ struct EngineTests {
         #expect(engine.stats.steps < jobs.map(\.maxTokens).reduce(0, +), "the requests shared decode steps")
     }
 
-    @Test("a long prompt prefilled in chunks gives the same output as in one piece")
+    @Test("while another sequence decodes, a long prompt is prefilled in chunks and gives the same output as in one piece")
     func chunkedPrefill() async throws {
         var limits = EngineLimits()
         limits.prefillTokensPerStep = 5
         let engine = InferenceEngine(model: Self.model, limits: limits)
         defer { engine.shutdown() }
+        let busy = try engine.submit(InferenceJob(prompt: [4], maxTokens: 60, sampling: .greedy, ignoreEOS: true))
         let job = InferenceJob(prompt: (0..<37).map { ($0 * 11) % 70 + 2 }, maxTokens: 10, sampling: .greedy,
                                adapters: AdapterMix(try Self.adapter(seed: 3)))
+        var iterator = busy.makeAsyncIterator()
+        _ = try await iterator.next()  // the first sequence is decoding now
         let (text, c) = try await collect(try engine.submit(job))
         #expect(text == (try Self.solo(job)).text)
         #expect(c.promptTokens == 37)
         #expect(engine.stats.steps >= 8 + 9, "37 tokens at 5 per step take 8 steps before decoding")
+        while try await iterator.next() != nil {}
     }
 
     @Test("stop strings end generation without being returned")
