@@ -32,6 +32,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Measure LoRA training speed instead (rank 16, all projections, 4 x 256 tokens per step, 64 masked).")
     var train = false
 
+    @Option(help: ArgumentHelp("With --train: the objective, sft or dpo (2 pairs of 256-token sequences sharing a 64-token prompt, reference log-probabilities precomputed).", valueName: "sft|dpo"))
+    var method = "sft"
+
     var adapterRank: Int { 16 }
 
     /// Speed of `decodeTokens` greedy steps after `prompt`.
