@@ -52,11 +52,14 @@ let package = Package(
         // Training objectives, one plugin each.
         .target(name: "SFTObjective", dependencies: ["Training", "LlamaModel"], path: "Plugins/SFTObjective", swiftSettings: swift6),
         .target(name: "DPOObjective", dependencies: ["Training", "LlamaModel"], path: "Plugins/DPOObjective", swiftSettings: swift6),
+        // Evaluation report writers.
+        .target(name: "HTMLReport", dependencies: ["Training"], path: "Plugins/HTMLReport", swiftSettings: swift6),
+        .target(name: "MarkdownReport", dependencies: ["Training"], path: "Plugins/MarkdownReport", swiftSettings: swift6),
         .executableTarget(name: "graft", dependencies: [
             "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
             "Training", "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
             "PromptPreferenceFormat", "ImplicitPreferenceFormat", "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
-            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
+            "HTMLReport", "MarkdownReport", "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fastMath),
@@ -73,7 +76,8 @@ let package = Package(
                                                          "AdapterFormat", "CZlib",
                                                          "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat",
                                                          "TextFormat", "PromptPreferenceFormat", "ImplicitPreferenceFormat",
-                                                         "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective"],
+                                                         "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
+                                                         "HTMLReport", "MarkdownReport"],
                     swiftSettings: swift6),
         .testTarget(name: "MergePluginsTests", dependencies: ["LlamaModel", "MergeSupport", "LinearMerge", "CatMerge",
                                                              "SVDMerge", "TiesMerge", "DareMerge"]),

@@ -4,7 +4,7 @@ import Tokenizer
 
 /// A preference example rendered to text: the prompt (never trained), and the preferred and
 /// the dispreferred completion, each with its end-of-turn marker.
-public struct PreferenceText: Sendable, Equatable {
+public struct PreferenceText: Sendable, Hashable {
     public var prompt: String
     public var chosen: String
     public var rejected: String
