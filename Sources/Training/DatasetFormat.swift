@@ -2,7 +2,7 @@ import Foundation
 import Tokenizer
 
 /// A piece of an example's text and whether the loss is taken on its tokens.
-public struct Piece: Sendable, Equatable {
+public struct Piece: Sendable, Hashable {
     public var text: String
     public var trained: Bool
     public init(_ text: String, trained: Bool) { self.text = text; self.trained = trained }

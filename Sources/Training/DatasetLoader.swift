@@ -113,6 +113,19 @@ public struct DatasetLoader: Sendable {
         _ data: Data, name: String, formats: [Format], describe: (Format) -> any DataFormat, maxIssues: Int = 20,
         render: (Format, [String: JSON]) throws(FieldError) -> Value
     ) throws -> (format: Format, lines: [(line: Int, value: Value)]) {
+        let scan = try scanLines(data, name: name, formats: formats, describe: describe, maxIssues: maxIssues, render: render)
+        if !scan.issues.isEmpty { throw DatasetError(file: name, issues: scan.issues, more: scan.more) }
+        guard let format = scan.format else { throw DatasetError(file: name, line: nil, "has no examples") }
+        return (format, scan.lines)
+    }
+
+    /// What `parseLines` reads, with the bad lines returned rather than thrown (at most
+    /// `maxIssues` listed, `more` counts the rest). Throws only when the file as a whole is
+    /// unusable (not UTF-8, empty, a JSON array).
+    public static func scanLines<Format, Value>(
+        _ data: Data, name: String, formats: [Format], describe: (Format) -> any DataFormat, maxIssues: Int = 20,
+        render: (Format, [String: JSON]) throws(FieldError) -> Value
+    ) throws -> (format: Format?, lines: [(line: Int, value: Value)], issues: [DatasetError.Issue], more: Int) {
         let formats = formats.map { ($0, describe($0)) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw DatasetError(file: name, line: nil, "is not UTF-8 text")
@@ -167,9 +180,7 @@ public struct DatasetLoader: Sendable {
                 report(line, error.field, error.message)
             }
         }
-        if !issues.isEmpty { throw DatasetError(file: name, issues: issues, more: more) }
-        guard let format else { throw DatasetError(file: name, line: nil, "has no examples") }
-        return (format.0, out)
+        return (format?.0, out, issues, more)
     }
 
     /// Reads, checks and tokenizes a dataset file.
