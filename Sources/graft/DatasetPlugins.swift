@@ -2,8 +2,10 @@ import ArgumentParser
 import ChatFormat
 import CompletionsFormat
 import DPOObjective
+import HTMLReport
 import ImplicitPreferenceFormat
 import InstructionFormat
+import MarkdownReport
 import OpenAIPreferenceFormat
 import PromptPreferenceFormat
 import QAFormat
@@ -25,3 +27,6 @@ let preferenceFormats: [any PreferenceFormat] = [OpenAIPreferenceFormat(), Promp
 let objectiveMethods = ["sft", "dpo"]
 
 extension DPOLoss.Kind: ExpressibleByArgument {}
+
+/// Report writers for `graft eval --report`, chosen by the file's extension.
+let reportWriters: [any ReportWriter] = [HTMLReport(), MarkdownReport()]

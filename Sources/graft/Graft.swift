@@ -9,6 +9,6 @@ struct Graft: ParsableCommand {
         The hub (model registry) lives in ./Registry unless --registry DIR or GRAFT_REGISTRY says otherwise.
         Start with `graft pull`, then `graft generate "..."`.
         """,
-        subcommands: [Pull.self, Models.self, Generate.self, Train.self, Jobs.self, Adapters.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
+        subcommands: [Pull.self, Models.self, Generate.self, Train.self, DatasetCommand.self, Eval.self, Jobs.self, Adapters.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
     )
 }
