@@ -50,8 +50,11 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// The default learning rate of DPO runs.
-    public static let dpoLearningRate = 5e-4
+    /// DPO's default learning rate and epochs (see docs/TRAINING.md: on the preference example
+    /// held-out reward accuracy reaches 1.0 within the first epoch; 5e-4 names the right answer
+    /// slightly more often but degrades fluency).
+    public static let dpoLearningRate = 2e-4
+    public static let dpoEpochs = 2
 
     /// Warm-up steps for a run of `total` steps.
     public func warmupSteps(total: Int) -> Int {

@@ -65,9 +65,10 @@ struct Train: ParsableCommand {
         c.method = method
         if method == "dpo" {
             // DPO's defaults: no dropout (the policy's log-probabilities are compared with the
-            // reference's), a lower learning rate, a tie to the reference of 0.1.
+            // reference's), a lower learning rate, fewer epochs, a tie to the reference of 0.1.
             c.lora.dropout = 0
             c.learningRate = TrainingConfig.dpoLearningRate
+            c.epochs = TrainingConfig.dpoEpochs
             var p = PreferenceSettings()
             if let beta { p.beta = beta }
             if let lossType { p.lossType = lossType.rawValue }
