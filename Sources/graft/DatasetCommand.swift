@@ -62,7 +62,7 @@ struct DatasetCheckCommand: ParsableCommand {
 func measureTrainingSpeed(_ model: LlamaModel) throws -> Double {
     let config = TrainingConfig()
     let lora = TrainableLoRA(shape: config.lora, config: model.config, seed: 1)
-    let tokens = (0..<256).map { 100 + $0 * 7 % 5000 }
+    let tokens = (0..<256).map { (100 + $0 * 7) % model.config.vocabularySize }
     let seq = TrainingSequence(tokens: tokens, targets: tokens.indices.map { $0 >= 64 && $0 + 1 < tokens.count ? tokens[$0 + 1] : -1 },
                                weight: 1 / 191)
     _ = try model.trainingPass([seq], lora: lora, backward: true)
