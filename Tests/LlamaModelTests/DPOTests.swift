@@ -170,6 +170,35 @@ struct DPOGradientTests {
         print("DPO \(loss.kind) gradient vs finite differences: worst directional relative error \(worst)")
     }
 
+    @Test("the reference is the base, or the starting adapter frozen: its log-probs are computed once and reused")
+    func reference() throws {
+        let model = try TinyModel.model(TrainingGradientTests.spec)
+        var config = TrainingConfig()
+        config.batchSize = 2
+        config.lora = LoRAShape(rank: 4, alpha: 8)
+        config.learningRate = 0.01
+        config.warmup = 0
+        // Starting from an adapter: at step 0 the policy equals the reference, so no reward yet.
+        let start = TrainingGradientTests.lora(model).adapter()
+        let fromAdapter = DPOObjective(train: Self.pairs, validation: Self.pairs, loss: DPOLoss())
+        let trainer = try Trainer(model: model, config: config, objective: fromAdapter, initial: start)
+        let before = try #require(try trainer.evaluate())
+        #expect(before.metrics?.allSatisfy { !$0.name.hasPrefix("rewards/") || $0.value == 0 } == true, "\(before.metrics ?? [])")
+        let frozen = try #require(fromAdapter.reference[.train])
+        _ = try trainer.step()
+        let after = try #require(try trainer.evaluate())
+        #expect(after.metrics?.first { $0.name == "rewards/margins" }.map { $0.value > 0 } == true, "\(after.metrics ?? [])")
+        // The stored reference did not move with the policy.
+        #expect(zip(frozen, try #require(fromAdapter.reference[.train])).allSatisfy { $0.0 == $0.1 })
+        // From scratch the reference is the base: an adapter with nonzero factors already differs from it.
+        let fromBase = DPOObjective(train: Self.pairs, validation: [], loss: DPOLoss())
+        try fromBase.prepare(ObjectiveContext(model: model, lora: TrainableLoRA(adapter: start, config: model.config), config: config),
+                             reference: nil)
+        let base = try model.trainingPass(Self.pairs.flatMap { [$0.chosenSequence, $0.rejectedSequence] }, lora: nil, backward: false)
+        #expect(try #require(fromBase.reference[.train])[1].rejected == -base[3].nll)
+        #expect(frozen[1].rejected != -base[3].nll)
+    }
+
     @Test("loss values and derivatives of the three loss types against closed forms")
     func lossFormulas() {
         let s = DPOLoss(beta: 0.2, kind: .sigmoid, labelSmoothing: 0.25)
