@@ -41,7 +41,7 @@ public struct HTMLReport: ReportWriter {
             out += "</table>\n"
         }
         if let p = r.preference {
-            out += "<table><caption>Preference metrics against the base (reference)</caption><tr><th>metric</th><th>value</th></tr>\n"
+            out += "<table><caption>Preference metrics against the reference (\(esc(r.reference ?? "the base model")))</caption><tr><th>metric</th><th>value</th></tr>\n"
             for m in p { out += "<tr><td>\(esc(m.name))</td><td class=\"num\">\(String(format: "%.4f", m.value))</td></tr>\n" }
             out += "</table>\n"
         }

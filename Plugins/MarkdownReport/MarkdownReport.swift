@@ -25,7 +25,7 @@ public struct MarkdownReport: ReportWriter {
             out += "\n"
         }
         if let p = r.preference {
-            out += "Preference metrics of the adapter against the base (reference):\n\n| metric | value |\n|---|---|\n"
+            out += "Preference metrics of the adapter against its reference (\(r.reference ?? "the base model")):\n\n| metric | value |\n|---|---|\n"
             for m in p { out += "| \(m.name) | \(String(format: "%.4f", m.value)) |\n" }
             out += "\n"
         }

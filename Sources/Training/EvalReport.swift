@@ -60,8 +60,10 @@ public struct EvalReport: Codable, Sendable {
     public var rowCount: Int
     public var adapter: Summary?
     public var base: Summary?
-    /// DPO data: TRL's metrics of the adapter against its reference (the base).
+    /// DPO data: TRL's metrics of the adapter against its reference.
     public var preference: [Metric]?
+    /// The reference of those metrics: the adapter the run started from, or nil for the base.
+    public var reference: String?
     /// Rows, worst first (wrong answers, then the highest adapter loss).
     public var rows: [Row]
     public var trainCurve: [CurvePoint]?

@@ -12,7 +12,8 @@ struct Eval: ParsableCommand {
         discussion: """
         SFT data: loss, perplexity, mean token accuracy and exact match of the greedy answer against the target \
         (case, surrounding white space and punctuation ignored); rows with "must_contain": [words] also score \
-        whether the answer contains them. Preference data: TRL's DPO metrics of the adapter against the base. \
+        whether the answer contains them. Preference data: TRL's DPO metrics of the adapter against its reference \
+        (the adapter its training started from, else the base). \
         The report lists every row worst first, with the job's loss curve when the adapter came from a job; \
         .html writes one self-contained page, .md Markdown.
         """)
@@ -47,7 +48,12 @@ struct Eval: ParsableCommand {
         let name = (file as NSString).lastPathComponent
         var result: EvalReport
         if looksLikePreferences(data) {
-            result = try evaluatePreferences(data, name: name, model: model, adapter: lora, options: options)
+            // The reference is the one the adapter was trained against: its starting adapter, else the base.
+            let config = info.extra["training_config"].flatMap { try? JSONDecoder().decode(TrainingConfig.self, from: Data($0.utf8)) }
+            let reference = try config?.initAdapter.map { try readAdapter(hub, $0) }
+            result = try evaluatePreferences(data, name: name, model: model, adapter: lora, reference: reference?.1,
+                                             options: options)
+            result.reference = reference?.0.description
         } else {
             result = try evaluateSFT(data, name: name, model: model, adapter: lora, options: options)
         }
@@ -110,18 +116,19 @@ struct Eval: ParsableCommand {
         return report
     }
 
-    func evaluatePreferences(_ data: Data, name: String, model: LlamaModel, adapter: LoRAAdapter, options: RenderOptions) throws -> EvalReport {
+    func evaluatePreferences(_ data: Data, name: String, model: LlamaModel, adapter: LoRAAdapter, reference: LoRAAdapter?,
+                             options: RenderOptions) throws -> EvalReport {
         let loaded = try PreferenceLoader(formats: preferenceFormats).load(data, name: name, tokenizer: model.tokenizer,
                                                                            options: options, maxSeqLen: TrainingConfig().maxSeqLen)
         let pairs = Array(loaded.examples.prefix(limit ?? Int.max))
         let objective = DPOObjective(train: [], validation: pairs, loss: DPOLoss())
         let context = ObjectiveContext(model: model, lora: try TrainableLoRA(adapter: adapter, config: model.config),
                                        config: TrainingConfig())
-        try objective.prepare(context, reference: nil)
+        try objective.prepare(context, reference: try reference.map { try TrainableLoRA(adapter: $0, config: model.config) })
         var report = EvalReport(adapterID: "", baseModel: "", file: file, kind: "dpo", rowCount: pairs.count)
         let e = try objective.evaluate(.validation, limit: nil, context: context)
         report.preference = [Metric("loss", e?.loss ?? 0)] + (e?.metrics ?? [])
-        if baseToo { Terminal.note("--base-too: on preference data the base is the reference itself (every reward 0); not repeated") }
+        if baseToo { Terminal.note("--base-too: on preference data the reference is the comparison; nothing more to score") }
         return report
     }
 
@@ -133,6 +140,7 @@ struct Eval: ParsableCommand {
         }
         if let a = r.adapter { show("adapter:", a) }
         if let b = r.base { show("base:   ", b) }
+        if r.preference != nil { print("reference: \(r.reference ?? "the base model")") }
         for m in r.preference ?? [] { print(String(format: "%@ %.4f", m.name.padding(toLength: 20, withPad: " ", startingAt: 0), m.value)) }
     }
 }

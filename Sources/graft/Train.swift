@@ -124,7 +124,10 @@ struct Train: ParsableCommand {
             guard let tenant, let name else { throw ValidationError("--tenant and --name say where to publish the adapter") }
             _ = try AdapterID(tenant: tenant, name: name)
             let method = self.method ?? (looksLikePreferences(FileManager.default.contents(atPath: data) ?? Data()) ? "dpo" : "sft")
-            let spec = JobSpec(config: try trainingConfig(method: method), tenant: tenant, name: name,
+            var config = try trainingConfig(method: method)
+            // Pin the starting adapter's version: it is also the run's (DPO) reference.
+            if let id = config.initAdapter { config.initAdapter = try readAdapter(hub, id).0.description }
+            let spec = JobSpec(config: config, tenant: tenant, name: name,
                                data: try DatasetFile(path: data), validation: try validation.map { try DatasetFile(path: $0) },
                                baseModel: modelOptions.displayName(), baseModelSHA256: modelOptions.catalogSHA256() ?? "")
             run = try TrainingRun.start(spec, hub: hub, modelOptions: modelOptions)

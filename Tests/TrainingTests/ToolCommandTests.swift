@@ -38,6 +38,13 @@ struct ToolCommandTests {
         let metrics = try #require(report["preference"] as? [[String: Any]])
         #expect(metrics.contains { $0["name"] as? String == "rewards/accuracies" && ($0["value"] as? Double ?? 0) > 0.5 })
 
+        // SFT-then-DPO: a run starting from that adapter has it as its frozen reference, and eval uses it too.
+        let chained = try s.run(["train", prefs.path, "--method", "dpo", "--tenant", "t", "--name", "q", "--init-adapter", "t/p",
+                                 "--epochs", "1", "--batch-size", "4", "--lr", "0.01", "--json"] + common)
+        #expect(chained.status == 0, "\(chained.err)")
+        let evalChained = try s.run(["eval", "t/q", prefs.path] + common)
+        #expect(evalChained.status == 0 && evalChained.out.contains("reference: t/p@1"), "\(evalChained.out)\(evalChained.err)")
+
         // SFT rows beside the base, with an HTML report.
         let sft = try write(s.dir, "sft.jsonl", (0..<3).map {
             #"{"prompt": "item \#($0)?", "completion": "value \#($0 * 7 % 10)", "must_contain": ["value"]}"#
