@@ -132,14 +132,15 @@ struct DatasetFromText: ParsableCommand {
         guard !files.isEmpty else { throw ValidationError("give at least one file") }
         var out = ""
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        func json(_ s: String) throws -> String { String(decoding: try encoder.encode(s), as: UTF8.self) }
         var total = 0
         for file in files {
             guard let data = FileManager.default.contents(atPath: file) else { throw CLIError("cannot read \(file)") }
             let text = try TextDocument.text(data, name: file)
             let document = TextDocument(text, kind: TextDocument.kind(ofFile: file))
             let pairs = TextPairs.pairs(document, every: every, headingParagraph: headingParagraph)
-            for p in pairs { out += String(decoding: try encoder.encode(p), as: UTF8.self) + "\n" }
+            for p in pairs { out += "{\"prompt\": \(try json(p.prompt)), \"completion\": \(try json(p.completion))}\n" }
             Terminal.note("\(file): \(document.sections.count) section(s), \(pairs.count) pair(s)")
             total += pairs.count
         }
