@@ -86,24 +86,33 @@ public final class DPOObjective: Objective, @unchecked Sendable {  // `reference
     }
 
     public func evaluate(_ set: ExampleSet, limit: Int?, context: ObjectiveContext) throws -> Evaluation? {
+        try evaluatePairs(set, limit: limit, context: context)?.evaluation
+    }
+
+    /// The evaluation and each pair's rewards (chosen, rejected) under the current factors.
+    public func evaluatePairs(_ set: ExampleSet, limit: Int?, context: ObjectiveContext) throws
+        -> (evaluation: Evaluation, rewards: [(chosen: Double, rejected: Double)])? {
         guard let ref = reference[set] else { preconditionFailure("prepare() computes the reference first") }
         let all = examples(set)
         let n = limit.map { min($0, all.count) } ?? all.count
         if n == 0 { return nil }
         var metrics = PreferenceMetrics()
+        var rewards: [(chosen: Double, rejected: Double)] = []
         var correct = 0, chosenLabels = 0
         var start = 0
         while start < n {
             let end = min(n, start + context.config.batchSize)
             let losses = try context.model.trainingPass(sequences(Array(all[start..<end])), lora: context.lora, backward: false)
             for i in 0..<(end - start) {
-                _ = metrics.add(policy: (logps(losses[2 * i]), logps(losses[2 * i + 1])), reference: ref[start + i], loss: loss)
+                let policy = (logps(losses[2 * i]), logps(losses[2 * i + 1])), r = ref[start + i]
+                _ = metrics.add(policy: policy, reference: r, loss: loss)
+                rewards.append((loss.beta * (policy.0 - r.chosen), loss.beta * (policy.1 - r.rejected)))
                 correct += losses[2 * i].correct
                 chosenLabels += losses[2 * i].tokens
             }
             start = end
         }
-        return Evaluation(loss: metrics.meanLoss, meanTokenAccuracy: Double(correct) / Double(max(chosenLabels, 1)),
-                          tokens: chosenLabels, metrics: metrics.metrics)
+        return (Evaluation(loss: metrics.meanLoss, meanTokenAccuracy: Double(correct) / Double(max(chosenLabels, 1)),
+                           tokens: chosenLabels, metrics: metrics.metrics), rewards)
     }
 }

@@ -45,6 +45,17 @@ public struct HTMLReport: ReportWriter {
             for m in p { out += "<tr><td>\(esc(m.name))</td><td class=\"num\">\(String(format: "%.4f", m.value))</td></tr>\n" }
             out += "</table>\n"
         }
+        if let pairs = r.pairs, !pairs.isEmpty {
+            out += "<h2>Pairs, smallest reward margin first</h2>\n<table><tr><th>line</th><th>prompt</th><th>chosen</th><th>rejected</th>"
+                + "<th>chosen reward</th><th>rejected reward</th><th>margin</th></tr>\n"
+            for p in pairs {
+                out += "<tr><td class=\"num\">\(p.line)</td><td class=\"prompt\">\(esc(shorten(p.prompt)))</td><td>\(esc(p.chosen))</td>"
+                    + "<td>\(esc(p.rejected))</td>"
+                    + String(format: "<td class=\"num\">%.4f</td><td class=\"num\">%.4f</td>", p.chosenReward, p.rejectedReward)
+                    + String(format: "<td class=\"num %@\">%@ %.4f</td></tr>\n", p.right ? "right" : "wrong", p.right ? "✔" : "✘", p.margin)
+            }
+            out += "</table>\n"
+        }
         if let curve = r.curve {
             out += "<h2>Training loss</h2>\n" + curve.svg(title: r.adapterID + (r.job.map { " — \($0)" } ?? "")) + "\n"
         }

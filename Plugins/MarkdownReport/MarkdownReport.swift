@@ -29,6 +29,15 @@ public struct MarkdownReport: ReportWriter {
             for m in p { out += "| \(m.name) | \(String(format: "%.4f", m.value)) |\n" }
             out += "\n"
         }
+        if let pairs = r.pairs, !pairs.isEmpty {
+            out += "## Pairs, smallest reward margin first\n\n| line | prompt | chosen | rejected | chosen reward | rejected reward | margin |\n"
+            out += "|---|---|---|---|---|---|---|\n"
+            for p in pairs {
+                out += "| \(p.line) | \(cell(p.prompt)) | \(cell(p.chosen)) | \(cell(p.rejected)) | "
+                    + String(format: "%.4f | %.4f | %@ %.4f |\n", p.chosenReward, p.rejectedReward, p.right ? "✅" : "❌", p.margin)
+            }
+            out += "\n"
+        }
         if let curve = r.curve {
             out += "Training loss: \(curve.train.count) steps, from \(String(format: "%.4f", curve.train.first!.loss)) to \(String(format: "%.4f", curve.train.last!.loss))"
             if let v = curve.validation.last { out += String(format: "; last validation loss %.4f at step %d", v.loss, v.step) }

@@ -46,6 +46,23 @@ public struct EvalReport: Codable, Sendable {
         }
     }
 
+    /// One preference pair under the adapter: its rewards against the reference.
+    public struct Pair: Codable, Sendable, Equatable {
+        public var line: Int
+        public var prompt: String
+        public var chosen: String
+        public var rejected: String
+        public var chosenReward: Double
+        public var rejectedReward: Double
+        public var margin: Double { chosenReward - rejectedReward }
+        /// The adapter prefers the chosen answer (TRL's accuracy: strictly).
+        public var right: Bool { chosenReward > rejectedReward }
+        public init(line: Int, prompt: String, chosen: String, rejected: String, chosenReward: Double, rejectedReward: Double) {
+            self.line = line; self.prompt = prompt; self.chosen = chosen; self.rejected = rejected
+            self.chosenReward = chosenReward; self.rejectedReward = rejectedReward
+        }
+    }
+
     public struct CurvePoint: Codable, Sendable, Equatable {
         public var step: Int
         public var loss: Double
@@ -66,6 +83,8 @@ public struct EvalReport: Codable, Sendable {
     public var reference: String?
     /// Rows, worst first (wrong answers, then the highest adapter loss).
     public var rows: [Row]
+    /// Preference pairs, worst first (smallest reward margin).
+    public var pairs: [Pair]?
     public var trainCurve: [CurvePoint]?
     public var validationCurve: [CurvePoint]?
     public var job: String?
@@ -81,6 +100,7 @@ public struct EvalReport: Codable, Sendable {
             if a.adapter.right != b.adapter.right { return !a.adapter.right }
             return a.adapter.loss > b.adapter.loss
         }
+        pairs?.sort { $0.margin < $1.margin }
     }
 
     /// The loss curve, when the report has one.

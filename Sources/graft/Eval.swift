@@ -126,8 +126,15 @@ struct Eval: ParsableCommand {
                                        config: TrainingConfig())
         try objective.prepare(context, reference: try reference.map { try TrainableLoRA(adapter: $0, config: model.config) })
         var report = EvalReport(adapterID: "", baseModel: "", file: file, kind: "dpo", rowCount: pairs.count)
-        let e = try objective.evaluate(.validation, limit: nil, context: context)
+        let result = try objective.evaluatePairs(.validation, limit: nil, context: context)
+        let e = result?.evaluation
         report.preference = [Metric("loss", e?.loss ?? 0)] + (e?.metrics ?? [])
+        let tokenizer = model.tokenizer
+        report.pairs = zip(pairs, result?.rewards ?? []).map { p, r in
+            EvalReport.Pair(line: p.line, prompt: tokenizer.decode(p.prompt), chosen: tokenizer.decode(p.chosen),
+                            rejected: tokenizer.decode(p.rejected), chosenReward: r.chosen, rejectedReward: r.rejected)
+        }
+        report.sortWorstFirst()
         if baseToo { Terminal.note("--base-too: on preference data the reference is the comparison; nothing more to score") }
         return report
     }

@@ -62,6 +62,8 @@ struct EvalTests {
                   adapter: .init(text: "moss", loss: 0.9, exact: false, contains: false),
                   base: .init(text: "leaves", loss: 2, exact: false, contains: false)),
         ]
+        r.pairs = [.init(line: 4, prompt: "Capital?", chosen: "Trask", rejected: "Morvel", chosenReward: 0.5, rejectedReward: -0.25),
+                   .init(line: 7, prompt: "Food?", chosen: "brillmoss", rejected: "stonefern", chosenReward: 0.1, rejectedReward: 0.3)]
         r.sortWorstFirst()
         r.trainCurve = [.init(step: 1, loss: 2.0), .init(step: 2, loss: 1.0), .init(step: 3, loss: 0.6)]
         r.validationCurve = [.init(step: 3, loss: 0.7)]
@@ -79,6 +81,8 @@ struct EvalTests {
         let wrong = page.range(of: "Beetle food?")!, right = page.range(of: "Capital of")!
         #expect(wrong.lowerBound < right.lowerBound, "the wrong answer comes first")
         #expect(page.contains("<th>base answer</th>") && page.contains("2.5000"))
+        #expect(page.contains("✘ -0.2000") && page.contains("✔ 0.7500"))
+        #expect(page.range(of: "stonefern")!.lowerBound < page.range(of: "Morvel")!.lowerBound, "smallest margin first")
     }
 
     @Test("Markdown: summary beside the base, rows as a table with pipes escaped, the loss curve as text")
@@ -88,6 +92,7 @@ struct EvalTests {
         #expect(md.contains("Trask \\| city"))
         #expect(md.contains("| 2 | Beetle food? | brillmoss | ❌ leaves | ❌ moss |"))
         #expect(md.contains("from 2.0000 to 0.6000") && md.contains("* train loss"))
+        #expect(md.contains("| 7 | Food? | brillmoss | stonefern | 0.1000 | 0.3000 | ❌ -0.2000 |"))
         #expect(HTMLReport().fileExtensions.contains("html") && MarkdownReport().fileExtensions.contains("md"))
     }
 }

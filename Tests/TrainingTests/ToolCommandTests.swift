@@ -37,6 +37,8 @@ struct ToolCommandTests {
         let report = try #require(try JSONSerialization.jsonObject(with: Data(evalPrefs.out.utf8)) as? [String: Any])
         let metrics = try #require(report["preference"] as? [[String: Any]])
         #expect(metrics.contains { $0["name"] as? String == "rewards/accuracies" && ($0["value"] as? Double ?? 0) > 0.5 })
+        let margins = try #require(report["pairs"] as? [[String: Any]]).map { ($0["chosenReward"] as! Double) - ($0["rejectedReward"] as! Double) }
+        #expect(margins.count == 8 && margins == margins.sorted(), "pairs worst first: \(margins)")
 
         // SFT-then-DPO: a run starting from that adapter has it as its frozen reference, and eval uses it too.
         let chained = try s.run(["train", prefs.path, "--method", "dpo", "--tenant", "t", "--name", "q", "--init-adapter", "t/p",
