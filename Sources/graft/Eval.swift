@@ -109,7 +109,7 @@ struct Eval: ParsableCommand {
         }
         for (i, item) in items.enumerated() {
             let (prompt, target) = evaluator.split(item)!
-            report.rows.append(EvalReport.Row(line: item.line, prompt: prompt, target: evaluator.strip(target),
+            report.rows.append(EvalReport.Row(line: item.line, prompt: displayPrompt(prompt), target: evaluator.strip(target),
                                               mustContain: item.mustContain, adapter: tuned.answers[i], base: base?[i]))
         }
         report.sortWorstFirst()
@@ -131,8 +131,10 @@ struct Eval: ParsableCommand {
         report.preference = [Metric("loss", e?.loss ?? 0)] + (e?.metrics ?? [])
         let tokenizer = model.tokenizer
         report.pairs = zip(pairs, result?.rewards ?? []).map { p, r in
-            EvalReport.Pair(line: p.line, prompt: tokenizer.decode(p.prompt), chosen: tokenizer.decode(p.chosen),
-                            rejected: tokenizer.decode(p.rejected), chosenReward: r.chosen, rejectedReward: r.rejected)
+            EvalReport.Pair(line: p.line, prompt: displayPrompt(tokenizer.decode(p.prompt)),
+                            chosen: Evaluator(model: model).strip(tokenizer.decode(p.chosen)),
+                            rejected: Evaluator(model: model).strip(tokenizer.decode(p.rejected)),
+                            chosenReward: r.chosen, rejectedReward: r.rejected)
         }
         report.sortWorstFirst()
         if baseToo { Terminal.note("--base-too: on preference data the reference is the comparison; nothing more to score") }
@@ -149,5 +151,13 @@ struct Eval: ParsableCommand {
         if let b = r.base { show("base:   ", b) }
         if r.preference != nil { print("reference: \(r.reference ?? "the base model")") }
         for m in r.preference ?? [] { print(String(format: "%@ %.4f", m.name.padding(toLength: 20, withPad: " ", startingAt: 0), m.value)) }
+    }
+
+    /// A rendered chat prompt as a reader wants it in a report: its last user message (the
+    /// whole text when it is not a ChatML prompt).
+    func displayPrompt(_ prompt: String) -> String {
+        guard let start = prompt.range(of: "<|im_start|>user\n", options: .backwards) else { return prompt }
+        let rest = prompt[start.upperBound...]
+        return String(rest[..<(rest.range(of: "<|im_end|>")?.lowerBound ?? rest.endIndex)])
     }
 }
