@@ -17,7 +17,7 @@ struct DatasetCheckCommand: ParsableCommand {
 
     @Argument(help: ArgumentHelp("Training data, JSON Lines (SFT or preference pairs).", valueName: "file")) var file: String
     @Option(help: "Longest sequence in tokens, as for graft train.") var maxSeqLen = TrainingConfig().maxSeqLen
-    @Option(help: "Epochs assumed by the time estimate.") var epochs = TrainingConfig().epochs
+    @Option(help: "Epochs assumed by the time estimate (default: graft train's for the file's method).") var epochs: Int?
     @Option(help: ArgumentHelp("Prompt template: chat (the model's) or none.", valueName: "chat|none")) var template = "chat"
     @Flag(help: "Skip the speed measurement (no time estimate).") var noEstimate = false
     @OptionGroup var modelOptions: ModelOptions
@@ -44,6 +44,7 @@ struct DatasetCheckCommand: ParsableCommand {
                 + (check.duplicates.count > 10 ? ", ..." : "")))
             if !noEstimate {
                 let speed = try measureTrainingSpeed(model)
+                let epochs = self.epochs ?? (check.method == "dpo" ? TrainingConfig.dpoEpochs : TrainingConfig().epochs)
                 let seconds = Double(check.epochTokens * epochs) / speed
                 print(String(format: "estimate:    %@ for %d epochs (%d tokens per epoch at %.0f tokens/s measured now)",
                              duration(seconds), epochs, check.epochTokens, speed))
