@@ -55,6 +55,15 @@ let package = Package(
         .target(name: "QAFormat", dependencies: ["Training"], path: "Plugins/QAFormat", swiftSettings: swift6),
         .target(name: "InstructionFormat", dependencies: ["Training"], path: "Plugins/InstructionFormat", swiftSettings: swift6),
         .target(name: "TextFormat", dependencies: ["Training"], path: "Plugins/TextFormat", swiftSettings: swift6),
+        .target(name: "PromptPreferenceFormat", dependencies: ["Training"], path: "Plugins/PromptPreferenceFormat", swiftSettings: swift6),
+        .target(name: "ImplicitPreferenceFormat", dependencies: ["Training"], path: "Plugins/ImplicitPreferenceFormat", swiftSettings: swift6),
+        .target(name: "OpenAIPreferenceFormat", dependencies: ["Training"], path: "Plugins/OpenAIPreferenceFormat", swiftSettings: swift6),
+        // Training objectives, one plugin each.
+        .target(name: "SFTObjective", dependencies: ["Training", "LlamaModel"], path: "Plugins/SFTObjective", swiftSettings: swift6),
+        .target(name: "DPOObjective", dependencies: ["Training", "LlamaModel"], path: "Plugins/DPOObjective", swiftSettings: swift6),
+        // Evaluation report writers.
+        .target(name: "HTMLReport", dependencies: ["Training"], path: "Plugins/HTMLReport", swiftSettings: swift6),
+        .target(name: "MarkdownReport", dependencies: ["Training"], path: "Plugins/MarkdownReport", swiftSettings: swift6),
         // The daemon: the engine owns the model and the compute threads; the server speaks HTTP.
         .target(name: "Engine", dependencies: ["LlamaModel", "Tokenizer", "Hub", "AdapterFormat"], swiftSettings: swift6),
         .target(name: "Server", dependencies: [
@@ -78,7 +87,9 @@ let package = Package(
         .executableTarget(name: "graft", dependencies: [
             "LinearMerge", "CatMerge", "SVDMerge", "TiesMerge", "DareMerge",
             "Training", "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
-            "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub", "Server", "DaemonClient",
+            "PromptPreferenceFormat", "ImplicitPreferenceFormat", "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
+            "HTMLReport", "MarkdownReport", "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
+            "Server", "DaemonClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fastMath),
@@ -87,14 +98,17 @@ let package = Package(
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "TensorKit", "GGUF", "Tokenizer", "TestSupport",
-                                                          "AdapterFormat"],
+                                                          "AdapterFormat", "Training", "DPOObjective"],
                     swiftSettings: fastMath),
         .testTarget(name: "AdapterFormatTests", dependencies: ["AdapterFormat", "LlamaModel", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "CZlib", "AdapterFormat", "LlamaModel", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LlamaModel", "Tokenizer", "GGUF", "TestSupport",
                                                          "AdapterFormat", "CZlib",
                                                          "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat",
-                                                         "TextFormat"], swiftSettings: swift6),
+                                                         "TextFormat", "PromptPreferenceFormat", "ImplicitPreferenceFormat",
+                                                         "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
+                                                         "HTMLReport", "MarkdownReport"],
+                    swiftSettings: swift6),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "LlamaModel", "Hub", "TestSupport"], swiftSettings: swift6),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Engine", "Hub", "LlamaModel", "AdapterFormat", "TestSupport", "DaemonClient", "LinearMerge",

@@ -38,9 +38,16 @@ extension LlamaModel {
     /// factors being trained, and, when `backward`, adds ∂(Σ_s weight_s · NLL_s)/∂θ to
     /// `lora.gradients`. The frozen weights are read as stored; the output head runs only at
     /// labelled positions, in chunks. `dropoutKey` seeds the LoRA dropout masks (ignored when
-    /// the dropout rate is 0). Returns each sequence's loss.
+    /// the dropout rate is 0; a pass without `backward` evaluates and drops nothing). Returns
+    /// each sequence's loss.
+    ///
+    /// Objectives whose gradient depends on the losses themselves (DPO: the derivative of its
+    /// loss with respect to each sequence's log-likelihood) pass `lossWeights`: it is called
+    /// after the forward with the measured losses, and its result replaces each sequence's
+    /// `weight`. The head's gradient is linear in the weights, so this costs no second pass.
     public func trainingPass(_ batch: [TrainingSequence], lora: TrainableLoRA?, backward: Bool,
-                             dropoutKey: UInt64 = 0) throws -> [SequenceLoss] {
+                             dropoutKey: UInt64 = 0,
+                             lossWeights: (([SequenceLoss]) -> [Float])? = nil) throws -> [SequenceLoss] {
         precondition(!backward || lora != nil, "a backward pass needs trainable factors")
         let c = config
         var segments: [Range<Int>] = []
@@ -58,7 +65,7 @@ extension LlamaModel {
         guard T > 0 else { throw ModelError.emptyInput }
         return pool.exclusive {
             let pass = TrainingPassState(model: self, lora: lora, rows: T, segments: segments,
-                                         dropout: lora.map { $0.shape.dropout } ?? 0, dropoutKey: dropoutKey)
+                                         dropout: backward ? lora.map { $0.shape.dropout } ?? 0 : 0, dropoutKey: dropoutKey)
             defer { pass.release() }
             lora?.prepare()
             var row = 0
@@ -70,11 +77,20 @@ extension LlamaModel {
             var labelled: [LabelledRow] = []
             for (s, seq) in batch.enumerated() {
                 for (t, target) in seq.targets.enumerated() where target >= 0 {
-                    labelled.append(LabelledRow(row: segments[s].lowerBound + t, target: target, sequence: s, weight: seq.weight))
+                    labelled.append(LabelledRow(row: segments[s].lowerBound + t, target: target, sequence: s,
+                                                weight: lossWeights == nil ? seq.weight : 1))
                 }
             }
             var losses = [SequenceLoss](repeating: SequenceLoss(), count: batch.count)
             pass.head(labelled, losses: &losses, backward: backward)
+            if backward, let lossWeights {
+                let w = lossWeights(losses)
+                precondition(w.count == batch.count, "one weight per sequence")
+                for (s, seg) in segments.enumerated() {
+                    let d = pass.dres + seg.lowerBound * c.dim
+                    for i in 0..<seg.count * c.dim { d[i] *= w[s] }
+                }
+            }
             if backward {
                 for l in (0..<c.layers).reversed() { pass.backwardLayer(l) }
             }

@@ -2,7 +2,7 @@ import Foundation
 import Tokenizer
 
 /// A piece of an example's text and whether the loss is taken on its tokens.
-public struct Piece: Sendable, Equatable {
+public struct Piece: Sendable, Hashable {
     public var text: String
     public var trained: Bool
     public init(_ text: String, trained: Bool) { self.text = text; self.trained = trained }
@@ -29,15 +29,19 @@ public struct FieldError: Error, Sendable, Equatable {
     public init(_ field: String?, _ message: String) { self.field = field; self.message = message }
 }
 
-/// A supervised fine-tuning data format (one JSON object per line), as a plugin: recognises
-/// its lines and renders them into pieces of text with their loss mask.
-public protocol DatasetFormat: Sendable {
+/// A data format (one JSON object per line), as a plugin: how its lines are recognised.
+public protocol DataFormat: Sendable {
     /// Short name, e.g. "chat".
     var name: String { get }
     /// The fields a line of this format has, for messages: e.g. "messages: [{role, content}]".
     var fields: String { get }
     /// Whether a JSON object looks like this format (its identifying keys are present).
     func detect(_ object: [String: JSON]) -> Bool
+}
+
+/// A supervised fine-tuning data format: renders its lines into pieces of text with their
+/// loss mask.
+public protocol DatasetFormat: DataFormat {
     /// The example's pieces, or a `FieldError` saying which field is wrong and what was expected.
     func render(_ object: [String: JSON], options: RenderOptions) throws(FieldError) -> [Piece]
 }

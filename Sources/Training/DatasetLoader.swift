@@ -97,6 +97,36 @@ public struct DatasetLoader: Sendable {
     /// from the first valid line, renders every line and checks it fits that format. Throws a
     /// `DatasetError` listing the bad lines.
     public func parse(_ data: Data, name: String, options: RenderOptions) throws -> (format: any DatasetFormat, lines: [(line: Int, pieces: [Piece])]) {
+        let (format, lines) = try DatasetLoader.parseLines(data, name: name, formats: formats, describe: { $0 },
+                                                           maxIssues: maxIssues) {
+            (format: any DatasetFormat, object: [String: JSON]) throws(FieldError) -> [Piece] in
+            try format.render(object, options: options)
+        }
+        return (format, lines.map { (line: $0.line, pieces: $0.value) })
+    }
+
+    /// The JSON Lines reading shared by every kind of data: detects the format among `formats`
+    /// (`describe` gives each one's detection and description) from the first valid line,
+    /// renders every line with `render` and checks it fits that format. Throws a
+    /// `DatasetError` listing the bad lines (at most `maxIssues`).
+    public static func parseLines<Format, Value>(
+        _ data: Data, name: String, formats: [Format], describe: (Format) -> any DataFormat, maxIssues: Int = 20,
+        render: (Format, [String: JSON]) throws(FieldError) -> Value
+    ) throws -> (format: Format, lines: [(line: Int, value: Value)]) {
+        let scan = try scanLines(data, name: name, formats: formats, describe: describe, maxIssues: maxIssues, render: render)
+        if !scan.issues.isEmpty { throw DatasetError(file: name, issues: scan.issues, more: scan.more) }
+        guard let format = scan.format else { throw DatasetError(file: name, line: nil, "has no examples") }
+        return (format, scan.lines)
+    }
+
+    /// What `parseLines` reads, with the bad lines returned rather than thrown (at most
+    /// `maxIssues` listed, `more` counts the rest). Throws only when the file as a whole is
+    /// unusable (not UTF-8, empty, a JSON array).
+    public static func scanLines<Format, Value>(
+        _ data: Data, name: String, formats: [Format], describe: (Format) -> any DataFormat, maxIssues: Int = 20,
+        render: (Format, [String: JSON]) throws(FieldError) -> Value
+    ) throws -> (format: Format?, lines: [(line: Int, value: Value)], issues: [DatasetError.Issue], more: Int) {
+        let formats = formats.map { ($0, describe($0)) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw DatasetError(file: name, line: nil, "is not UTF-8 text")
         }
@@ -110,9 +140,9 @@ public struct DatasetLoader: Sendable {
         func report(_ line: Int, _ field: String?, _ message: String) {
             if issues.count < maxIssues { issues.append(.init(line: line, field: field, message: message)) } else { more += 1 }
         }
-        var format: (any DatasetFormat)?
+        var format: (Format, any DataFormat)?
         var detectedAt = 0
-        var out: [(line: Int, pieces: [Piece])] = []
+        var out: [(line: Int, value: Value)] = []
         let decoder = JSONDecoder()
         for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
@@ -129,30 +159,28 @@ public struct DatasetLoader: Sendable {
                 continue
             }
             if format == nil {
-                guard let f = formats.first(where: { $0.detect(object) }) else {
+                guard let f = formats.first(where: { $0.1.detect(object) }) else {
                     let keys = object.keys.sorted().joined(separator: ", ")
                     report(line, nil, "no known format has the keys {\(keys)}; expected one of: "
-                        + formats.map { "\($0.name) (\($0.fields))" }.joined(separator: "; "))
+                        + formats.map { "\($0.1.name) (\($0.1.fields))" }.joined(separator: "; "))
                     continue
                 }
                 format = f
                 detectedAt = line
             }
-            guard let f = format else { continue }
-            guard f.detect(object) else {
+            guard let (f, described) = format else { continue }
+            guard described.detect(object) else {
                 let keys = object.keys.sorted().joined(separator: ", ")
-                report(line, nil, "has the keys {\(keys)}, but the file is \(f.name) data (detected at line \(detectedAt)): expected \(f.fields)")
+                report(line, nil, "has the keys {\(keys)}, but the file is \(described.name) data (detected at line \(detectedAt)): expected \(described.fields)")
                 continue
             }
             do throws(FieldError) {
-                out.append((line, try f.render(object, options: options)))
+                out.append((line, try render(f, object)))
             } catch {
                 report(line, error.field, error.message)
             }
         }
-        if !issues.isEmpty { throw DatasetError(file: name, issues: issues, more: more) }
-        guard let format else { throw DatasetError(file: name, line: nil, "has no examples") }
-        return (format, out)
+        return (format?.0, out, issues, more)
     }
 
     /// Reads, checks and tokenizes a dataset file.

@@ -22,11 +22,17 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var lastValidation: Evaluation?
 }
 
-/// Loss and token accuracy over some labelled positions.
+/// Loss and token accuracy over some labelled positions, and the objective's own metrics.
 public struct Evaluation: Codable, Sendable, Equatable {
     public var loss: Double
     public var meanTokenAccuracy: Double
     public var tokens: Int
+    /// Further metrics named by the objective (DPO: rewards/accuracies...); nil for none.
+    public var metrics: [Metric]?
+
+    public init(loss: Double, meanTokenAccuracy: Double, tokens: Int, metrics: [Metric]? = nil) {
+        self.loss = loss; self.meanTokenAccuracy = meanTokenAccuracy; self.tokens = tokens; self.metrics = metrics
+    }
 }
 
 /// What one optimizer step did.
@@ -37,6 +43,8 @@ public struct StepReport: Sendable {
     public var epoch: Double
     public var trainLoss: Double
     public var trainAccuracy: Double
+    /// The objective's further metrics for this step.
+    public var metrics: [Metric]
     public var learningRate: Double
     /// Total gradient norm before clipping.
     public var gradNorm: Double
@@ -46,23 +54,24 @@ public struct StepReport: Sendable {
     public var seconds: Double
 }
 
-/// Supervised fine-tuning of LoRA factors on a frozen model: one optimizer step per `step()`
-/// call, so a caller can pause between steps (checkpoint, serve inference, stop). Holds no
-/// files; checkpoints are values.
+/// Fine-tuning of LoRA factors on a frozen model with a pluggable objective: one optimizer
+/// step per `step()` call, so a caller can pause between steps (checkpoint, serve inference,
+/// stop). Holds no files; checkpoints are values.
 public final class Trainer: @unchecked Sendable {  // driven by one caller at a time; it owns the factors and moments
     public let model: LlamaModel
     public let config: TrainingConfig
     public let lora: TrainableLoRA
-    public let train: [TokenizedExample]
-    public let validation: [TokenizedExample]
+    public let objective: any Objective
     public private(set) var state = TrainerState()
     private var m: [Float]
     private var v: [Float]
 
-    public init(model: LlamaModel, config: TrainingConfig, train: [TokenizedExample], validation: [TokenizedExample],
-                initial: LoRAAdapter? = nil) throws {
+    /// A run of `objective` (which holds the data). With `initial`, training continues that
+    /// adapter and the objective's reference is that adapter, frozen; without, the factors
+    /// start from the seed and the reference is the base model.
+    public init(model: LlamaModel, config: TrainingConfig, objective: any Objective, initial: LoRAAdapter? = nil) throws {
         try config.validate()
-        precondition(!train.isEmpty, "no training examples")
+        precondition(objective.count(.train) > 0, "no training examples")
         #if canImport(Glibc)
         // Each pass allocates and frees a few hundred MB of activations. Served from the heap
         // and never trimmed, that memory is reused by the next pass instead of being mapped and
@@ -72,8 +81,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         #endif
         self.model = model
         self.config = config
-        self.train = train
-        self.validation = validation
+        self.objective = objective
         if let initial {
             lora = try TrainableLoRA(adapter: initial, config: model.config, dropout: config.lora.dropout)
         } else {
@@ -82,9 +90,12 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         m = [Float](repeating: 0, count: lora.count)
         v = [Float](repeating: 0, count: lora.count)
         state.adam = AdamW(weightDecay: config.weightDecay)
+        try objective.prepare(context, reference: initial == nil ? nil : lora)
     }
 
-    public var microBatchesPerEpoch: Int { (train.count + config.batchSize - 1) / config.batchSize }
+    var context: ObjectiveContext { ObjectiveContext(model: model, lora: lora, config: config) }
+
+    public var microBatchesPerEpoch: Int { (objective.count(.train) + config.batchSize - 1) / config.batchSize }
     public var stepsPerEpoch: Int { (microBatchesPerEpoch + config.gradAccum - 1) / config.gradAccum }
     public var totalSteps: Int { stepsPerEpoch * config.epochs }
     public var isFinished: Bool { state.step >= totalSteps }
@@ -92,7 +103,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
     /// The examples of epoch `e` in their seeded order (drawn once per epoch).
     func order(epoch e: Int) -> [Int] {
         if let cached = epochOrder, cached.epoch == e { return cached.order }
-        var idx = Array(train.indices)
+        var idx = Array(0..<objective.count(.train))
         var rng = SeededGenerator(seed: SeedMix.mix(config.seed &+ 0x5EED &+ UInt64(e)))
         idx.shuffle(using: &rng)
         epochOrder = (e, idx)
@@ -111,20 +122,14 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         let first = state.microBatches % microBatchesPerEpoch
         let micro = min(config.gradAccum, microBatchesPerEpoch - first)
         let order = self.order(epoch: epoch)
-        var batches: [[TrainingSequence]] = []
+        var batches: [[Int]] = []
         for b in first..<first + micro {
-            let ids = order[b * config.batchSize..<min(order.count, (b + 1) * config.batchSize)]
-            batches.append(ids.map { train[$0].sequence })
+            batches.append(Array(order[b * config.batchSize..<min(order.count, (b + 1) * config.batchSize)]))
         }
-        let labels = batches.joined().reduce(0) { $0 + $1.labelCount }
         lora.zeroGradients()
-        var nll = 0.0, correct = 0, tokens = 0
-        for (i, var batch) in batches.enumerated() {
-            for j in batch.indices { batch[j].weight = 1 / Float(labels) }
-            let key = SeedMix.mix(config.seed ^ (UInt64(state.step) << 20) ^ UInt64(i))
-            let losses = try model.trainingPass(batch, lora: lora, backward: true, dropoutKey: key)
-            for l in losses { nll += l.nll; correct += l.correct }
-            tokens += batch.reduce(0) { $0 + $1.tokens.count }
+        let step = state.step, seed = config.seed
+        let result = try objective.accumulate(batches, context: context) { i in
+            SeedMix.mix(seed ^ (UInt64(step) << 20) ^ UInt64(i))
         }
         let gradNorm = clipGradients(lora, maxNorm: config.maxGradNorm)
         let lr = config.learningRate * config.schedule.multiplier(step: state.step, total: totalSteps,
@@ -137,32 +142,21 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         }
         state.step += 1
         state.microBatches += micro
-        state.trainedTokens += labels
+        state.trainedTokens += result.labels
         let seconds = Date().timeIntervalSince(started)
         state.seconds += seconds
         return StepReport(step: state.step, totalSteps: totalSteps,
                           epoch: Double(state.microBatches) / Double(microBatchesPerEpoch),
-                          trainLoss: nll / Double(labels), trainAccuracy: Double(correct) / Double(labels),
-                          learningRate: lr, gradNorm: gradNorm, tokensPerSecond: Double(tokens) / max(seconds, 1e-9),
-                          tokens: tokens, seconds: seconds)
+                          trainLoss: result.loss, trainAccuracy: result.meanTokenAccuracy, metrics: result.metrics,
+                          learningRate: lr, gradNorm: gradNorm, tokensPerSecond: Double(result.tokens) / max(seconds, 1e-9),
+                          tokens: result.tokens, seconds: seconds)
     }
 
-    /// Loss and accuracy of the current factors on `examples` (the validation set by default).
-    public func evaluate(_ examples: [TokenizedExample]? = nil) throws -> Evaluation? {
-        let set = examples ?? validation
-        if set.isEmpty { return nil }
-        var nll = 0.0, correct = 0, tokens = 0
-        var start = 0
-        while start < set.count {
-            let batch = set[start..<min(set.count, start + config.batchSize)].map(\.sequence)
-            for l in try model.trainingPass(batch, lora: lora, backward: false) {
-                nll += l.nll; correct += l.correct; tokens += l.tokens
-            }
-            start += config.batchSize
-        }
-        let e = Evaluation(loss: nll / Double(max(tokens, 1)), meanTokenAccuracy: Double(correct) / Double(max(tokens, 1)),
-                           tokens: tokens)
-        if examples == nil { state.lastValidation = e }
+    /// Loss and metrics of the current factors on the validation set (recorded as the last
+    /// validation), or on the first `limit` training examples.
+    public func evaluate(_ set: ExampleSet = .validation, limit: Int? = nil) throws -> Evaluation? {
+        let e = try objective.evaluate(set, limit: limit, context: context)
+        if set == .validation, limit == nil, e != nil { state.lastValidation = e }
         return e
     }
 

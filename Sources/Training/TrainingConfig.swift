@@ -1,9 +1,23 @@
 import LlamaModel
 
-/// Every setting of a supervised fine-tuning run. Codable: a job's `config.json`, and the
+/// The settings of a preference-optimization run (DPO).
+public struct PreferenceSettings: Codable, Sendable, Equatable {
+    /// Strength of the tie to the reference (TRL's `beta`).
+    public var beta = 0.1
+    /// Loss type: sigmoid, ipo or hinge.
+    public var lossType = "sigmoid"
+    /// Conservative-DPO label smoothing for the sigmoid loss, in [0, 0.5).
+    public var labelSmoothing = 0.0
+    public init() {}
+}
+
+/// Every setting of a fine-tuning run. Codable: a job's `config.json`, and the
 /// training config recorded in the published adapter's metadata.
 public struct TrainingConfig: Codable, Sendable, Equatable {
+    /// The objective: sft or dpo.
     public var method = "sft"
+    /// DPO's settings (nil for SFT).
+    public var preference: PreferenceSettings?
     public var epochs = 4
     /// Sequences per micro-batch.
     public var batchSize = 4
@@ -36,6 +50,12 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// DPO's default learning rate and epochs (see docs/TRAINING.md: on the preference example
+    /// held-out reward accuracy reaches 1.0 within the first epoch; 5e-4 names the right answer
+    /// slightly more often but degrades fluency).
+    public static let dpoLearningRate = 2e-4
+    public static let dpoEpochs = 2
+
     /// Warm-up steps for a run of `total` steps.
     public func warmupSteps(total: Int) -> Int {
         warmup >= 1 ? Int(warmup) : Int((Double(total) * warmup).rounded(.up))
@@ -60,6 +80,10 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
         if saveEvery < 0 { throw bad("save-every", "must be ≥ 0") }
         if keepCheckpoints < 1 { throw bad("keep-checkpoints", "must be at least 1") }
         if validationSplit < 0 || validationSplit >= 1 { throw bad("validation-split", "must be in [0, 1)") }
+        if let p = preference {
+            if !(p.beta > 0) || !p.beta.isFinite { throw bad("beta", "must be a positive number") }
+            if !(p.labelSmoothing >= 0 && p.labelSmoothing < 0.5) { throw bad("label-smoothing", "must be in [0, 0.5)") }
+        }
     }
 }
 

@@ -53,6 +53,9 @@ struct Bench: AsyncParsableCommand {
 
     @OptionGroup var serveOptions: BenchServeOptions
 
+    @Option(help: ArgumentHelp("With --train: the objective, sft or dpo (2 pairs of 256-token sequences sharing a 64-token prompt, reference log-probabilities precomputed).", valueName: "sft|dpo"))
+    var method = "sft"
+
     var adapterRank: Int { 16 }
 
     /// Speed of `decodeTokens` greedy steps after `prompt`.

@@ -9,6 +9,7 @@ struct Graft: AsyncParsableCommand {
         The hub (model registry) lives in ./Registry unless --registry DIR or GRAFT_REGISTRY says otherwise.
         Start with `graft pull`, then `graft generate "..."`.
         """,
-        subcommands: [Serve.self, Pull.self, Models.self, Generate.self, Train.self, Jobs.self, Adapters.self, Tenants.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
+        subcommands: [Serve.self, Pull.self, Models.self, Generate.self, Train.self, DatasetCommand.self, Eval.self, Jobs.self,
+                      Adapters.self, Tenants.self, Inspect.self, Tokenize.self, Logits.self, Bench.self]
     )
 }

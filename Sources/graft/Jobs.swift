@@ -38,6 +38,10 @@ struct JobsShow: ParsableCommand {
             let c = spec.config
             print("adapter:    \(spec.tenant)/\(spec.name) on \(spec.baseModel)")
             print("data:       \(spec.data.path) (sha256 \(spec.data.sha256.prefix(16))…)" + (spec.validation.map { ", validation \($0.path)" } ?? ""))
+            if let p = c.preference {
+                print("preference: \(p.lossType) loss, beta \(p.beta)" + (p.labelSmoothing > 0 ? ", label smoothing \(p.labelSmoothing)" : "")
+                    + ", reference " + (c.initAdapter.map { "\($0) (frozen)" } ?? "the base model"))
+            }
             print("settings:   \(c.method), \(c.epochs) epochs, batch \(c.batchSize)x\(c.gradAccum), lr \(c.learningRate) \(c.schedule.rawValue), warmup \(c.warmup), rank \(c.lora.rank) alpha \(c.lora.alpha), targets \(c.lora.targets.map(\.rawValue).joined(separator: ",")), seed \(c.seed)")
         }
         if let s = JobState.read(job) {

@@ -7,14 +7,24 @@ final class ProgressDisplay {
     let interactive = isatty(2) != 0
     private var drawn = false
 
-    func update(_ r: StepReport, validation: Double?, elapsed: Double) {
+    func update(_ r: StepReport, validation: Evaluation?, elapsed: Double) {
         let remaining = elapsed / Double(r.step) * Double(r.totalSteps - r.step)
         var parts = [
             "step \(r.step)/\(r.totalSteps)",
             String(format: "epoch %.2f", r.epoch),
             String(format: "loss %.4f", r.trainLoss),
         ]
-        if let validation { parts.append(String(format: "val %.4f", validation)) }
+        // Preference runs: how often the chosen answer wins, and by how much.
+        let named = Dictionary(r.metrics.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        if let acc = named["rewards/accuracies"], let margin = named["rewards/margins"] {
+            parts.append(String(format: "acc %.2f  margin %.3f", acc, margin))
+        }
+        if let validation {
+            parts.append(String(format: "val %.4f", validation.loss))
+            if let acc = validation.metrics?.first(where: { $0.name == "rewards/accuracies" }) {
+                parts.append(String(format: "val acc %.2f", acc.value))
+            }
+        }
         parts.append(String(format: "lr %.2e", r.learningRate))
         parts.append(String(format: "%.0f tok/s", r.tokensPerSecond))
         parts.append("ETA \(duration(remaining))")

@@ -2,20 +2,31 @@ import ArgumentParser
 import Foundation
 import Hub
 import LlamaModel
+import DPOObjective
 import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a LoRA adapter on a JSONL file and publish it to the hub.",
+        abstract: "Fine-tune a LoRA adapter on a JSONL file (SFT or DPO) and publish it to the hub.",
         discussion: """
-        Formats (detected from the first line): chat {"messages": [...]}, completions {"prompt", "completion"}, \
+        SFT formats (detected from the first line): chat {"messages": [...]}, completions {"prompt", "completion"}, \
         qa {"question", "answer"}, instruction {"instruction", "input", "output"}, text {"text"}. The loss is on \
-        assistant turns and completions unless --loss-on all. Ctrl-C writes a checkpoint; continue with --resume JOB.
+        assistant turns and completions unless --loss-on all.
+        DPO (--method dpo, chosen automatically for preference files): {"prompt", "chosen", "rejected"} as strings \
+        or message lists; {"chosen": [...], "rejected": [...]} conversations sharing all but the last message; \
+        OpenAI's {"input": {"messages"}, "preferred_output", "non_preferred_output"}. The reference is the base \
+        model, or the frozen --init-adapter that the policy starts from; its log-probabilities are computed once.
+        Ctrl-C writes a checkpoint; continue with --resume JOB.
         """)
 
     @Argument(help: ArgumentHelp("Training data, JSON Lines.", valueName: "data.jsonl"))
     var data: String?
 
+    @Option(help: ArgumentHelp("Objective: sft or dpo (default: dpo for preference files, else sft).", valueName: "sft|dpo"))
+    var method: String?
+    @Option(help: "DPO: strength of the tie to the reference (beta).") var beta: Double?
+    @Option(help: "DPO loss: sigmoid, ipo or hinge.") var lossType: DPOLoss.Kind?
+    @Option(help: "DPO (sigmoid loss): label smoothing in [0, 0.5), for noisy preferences.") var labelSmoothing: Double?
     @Option(help: "Tenant that owns the adapter.") var tenant: String?
     @Option(help: "Adapter name; the new version is published as TENANT/NAME@N.") var name: String?
     @Option(help: ArgumentHelp("Validation data (default: a seeded 10% of the training file, none below 20 rows).", valueName: "file"))
@@ -45,8 +56,30 @@ struct Train: ParsableCommand {
     @Flag(help: "Print one JSON object with the adapter id and final metrics instead of the id.") var json = false
     @OptionGroup var modelOptions: ModelOptions
 
-    func trainingConfig() throws -> TrainingConfig {
+    /// Settings from the options; `method` is the objective chosen (given or detected).
+    func trainingConfig(method: String = "sft") throws -> TrainingConfig {
         var c = TrainingConfig()
+        guard objectiveMethods.contains(method) else {
+            throw ValidationError("--method takes one of \(objectiveMethods.joined(separator: ", "))")
+        }
+        c.method = method
+        if method == "dpo" {
+            // DPO's defaults: no dropout (the policy's log-probabilities are compared with the
+            // reference's), a lower learning rate, fewer epochs, a tie to the reference of 0.1.
+            c.lora.dropout = 0
+            c.learningRate = TrainingConfig.dpoLearningRate
+            c.epochs = TrainingConfig.dpoEpochs
+            var p = PreferenceSettings()
+            if let beta { p.beta = beta }
+            if let lossType { p.lossType = lossType.rawValue }
+            if let labelSmoothing { p.labelSmoothing = labelSmoothing }
+            if p.labelSmoothing > 0 && p.lossType != "sigmoid" {
+                throw ValidationError("--label-smoothing applies to the sigmoid loss only")
+            }
+            c.preference = p
+        } else if beta != nil || lossType != nil || labelSmoothing != nil {
+            throw ValidationError("--beta, --loss-type and --label-smoothing apply to --method dpo")
+        }
         if let epochs { c.epochs = epochs }
         if let batchSize { c.batchSize = batchSize }
         if let gradAccum { c.gradAccum = gradAccum }
@@ -90,7 +123,11 @@ struct Train: ParsableCommand {
             guard let data else { throw ValidationError("give a data file (or --resume JOB)") }
             guard let tenant, let name else { throw ValidationError("--tenant and --name say where to publish the adapter") }
             _ = try AdapterID(tenant: tenant, name: name)
-            let spec = JobSpec(config: try trainingConfig(), tenant: tenant, name: name,
+            let method = self.method ?? (looksLikePreferences(FileManager.default.contents(atPath: data) ?? Data()) ? "dpo" : "sft")
+            var config = try trainingConfig(method: method)
+            // Pin the starting adapter's version: it is also the run's (DPO) reference.
+            if let id = config.initAdapter { config.initAdapter = try readAdapter(hub, id).0.description }
+            let spec = JobSpec(config: config, tenant: tenant, name: name,
                                data: try DatasetFile(path: data), validation: try validation.map { try DatasetFile(path: $0) },
                                baseModel: modelOptions.displayName(), baseModelSHA256: modelOptions.catalogSHA256() ?? "")
             run = try TrainingRun.start(spec, hub: hub, modelOptions: modelOptions)

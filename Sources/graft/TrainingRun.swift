@@ -65,26 +65,23 @@ final class TrainingRun {
     let job: JobDirectory
     let hub: Hub
     let trainer: Trainer
-    let dataset: LoadedDataset
     let progress = ProgressDisplay()
     var curve: LossCurve
 
-    private init(spec: JobSpec, job: JobDirectory, hub: Hub, trainer: Trainer, dataset: LoadedDataset) {
-        self.spec = spec; self.job = job; self.hub = hub; self.trainer = trainer; self.dataset = dataset
+    private init(spec: JobSpec, job: JobDirectory, hub: Hub, trainer: Trainer) {
+        self.spec = spec; self.job = job; self.hub = hub; self.trainer = trainer
         curve = LossCurve(events: job.events())
     }
 
     static func start(_ spec: JobSpec, hub: Hub, modelOptions: ModelOptions) throws -> TrainingRun {
-        let (model, train, validation, dataset, initial) = try prepare(spec, hub: hub, modelOptions: modelOptions)
+        let (model, objective, summary, initial) = try prepare(spec, hub: hub, modelOptions: modelOptions)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let job = try hub.createJob(tenant: spec.tenant, config: try encoder.encode(spec))
-        let trainer = try Trainer(model: model, config: spec.config, train: train, validation: validation, initial: initial)
-        Terminal.note("job \(job.id): \(train.count) training and \(validation.count) validation examples (\(dataset.format) format"
-            + (dataset.truncated > 0 ? ", \(dataset.truncated) truncated to \(spec.config.maxSeqLen) tokens" : "")
-            + (dataset.dropped > 0 ? ", \(dataset.dropped) without trainable tokens skipped" : "")
-            + "), \(trainer.totalSteps) steps")
-        return TrainingRun(spec: spec, job: job, hub: hub, trainer: trainer, dataset: dataset)
+        Terminal.note("job \(job.id): \(spec.config.method), \(summary)")
+        let trainer = try Trainer(model: model, config: spec.config, objective: objective, initial: initial)
+        Terminal.note("job \(job.id): \(trainer.totalSteps) steps")
+        return TrainingRun(spec: spec, job: job, hub: hub, trainer: trainer)
     }
 
     static func resume(job: JobDirectory, modelOptions: ModelOptions) throws -> TrainingRun {
@@ -93,8 +90,8 @@ final class TrainingRun {
         if let state = JobState.read(job), state.status == "succeeded" {
             throw CLIError("job \(job.id) already succeeded: \(state.adapter ?? "")")
         }
-        let (model, train, validation, dataset, initial) = try prepare(spec, hub: hub, modelOptions: modelOptions)
-        let trainer = try Trainer(model: model, config: spec.config, train: train, validation: validation, initial: initial)
+        let (model, objective, _, initial) = try prepare(spec, hub: hub, modelOptions: modelOptions)
+        let trainer = try Trainer(model: model, config: spec.config, objective: objective, initial: initial)
         job.removeIncompleteCheckpoints()
         var from = 0
         if let last = job.checkpoints().last {
@@ -109,39 +106,21 @@ final class TrainingRun {
         }
         try job.write("events.jsonl", Data(kept.map { $0 + Data([0x0A]) }.joined()))
         Terminal.note("resuming job \(job.id) at step \(from) of \(trainer.totalSteps)")
-        return TrainingRun(spec: spec, job: job, hub: hub, trainer: trainer, dataset: dataset)
+        return TrainingRun(spec: spec, job: job, hub: hub, trainer: trainer)
     }
 
     /// Loads the model and the data as the spec says (the validation split is seeded, so a
     /// resumed job gets the same one).
     private static func prepare(_ spec: JobSpec, hub: Hub, modelOptions: ModelOptions) throws
-        -> (LlamaModel, [TokenizedExample], [TokenizedExample], LoadedDataset, LoRAAdapter?) {
+        -> (LlamaModel, any Objective, String, LoRAAdapter?) {
         let model = try modelOptions.load(verbose: true)
-        let tokenizer = model.tokenizer
-        var template: ChatTemplate?
-        if spec.config.chatTemplate {
-            guard let t = tokenizer.chatTemplate else { throw CLIError("the model has no chat template; use --template none") }
-            template = t
-        }
-        let eos = tokenizer.eosID.map { tokenizer.tokenText($0) } ?? ""
-        let settings = DatasetLoader.Settings(render: RenderOptions(chatTemplate: template, eosText: eos),
-                                              maxSeqLen: spec.config.maxSeqLen, truncate: spec.config.truncate,
-                                              lossOn: spec.config.lossOn)
-        let loader = DatasetLoader(formats: datasetFormats)
-        let name = (spec.data.path as NSString).lastPathComponent
-        let dataset = try loader.load(try spec.data.read(), name: name, tokenizer: tokenizer, settings: settings)
-        var (train, validation) = dataset.split(fraction: spec.validation == nil ? spec.config.validationSplit : 0,
-                                                seed: spec.config.seed)
-        if let v = spec.validation {
-            validation = try loader.load(try v.read(), name: (v.path as NSString).lastPathComponent, tokenizer: tokenizer,
-                                         settings: settings).examples
-        }
+        let (objective, summary) = try makeObjective(spec, model: model)
         var initial: LoRAAdapter?
         if let id = spec.config.initAdapter {
             let (_, adapter, _) = try readAdapter(hub, id)
             initial = adapter
         }
-        return (model, train, validation, dataset, initial)
+        return (model, objective, summary, initial)
     }
 
     private func writeState(_ status: String, adapter: String? = nil, error: String? = nil) throws {
@@ -189,12 +168,14 @@ final class TrainingRun {
                     "train_mean_token_accuracy": r.trainAccuracy, "lr": r.learningRate, "grad_norm": r.gradNorm,
                     "tokens_per_second": r.tokensPerSecond, "trained_tokens": t.state.trainedTokens,
                 ]
+                for m in r.metrics { fields[m.name] = m.value }
                 curve.train.append((r.step, r.trainLoss))
                 if t.evaluationDue, let e = try t.evaluate() {
                     fields["valid_loss"] = e.loss
                     fields["valid_mean_token_accuracy"] = e.meanTokenAccuracy
                     fields["full_valid_loss"] = e.loss
                     fields["full_valid_mean_token_accuracy"] = e.meanTokenAccuracy
+                    for m in e.metrics ?? [] { fields["valid_" + m.name] = m.value }
                     curve.validation.append((r.step, e.loss))
                 }
                 try event(fields)
@@ -203,7 +184,7 @@ final class TrainingRun {
                     try job.write("loss.svg", Data(curve.svg(title: "\(spec.tenant)/\(spec.name) — \(job.id)").utf8))
                     try writeState("running")
                 }
-                progress.update(r, validation: t.state.lastValidation?.loss, elapsed: t.state.seconds)
+                progress.update(r, validation: t.state.lastValidation, elapsed: t.state.seconds)
             }
             progress.finish()
             try checkpoint()
@@ -228,8 +209,12 @@ final class TrainingRun {
         if let v = t.state.lastValidation {
             metrics["valid_loss"] = v.loss
             metrics["valid_mean_token_accuracy"] = v.meanTokenAccuracy
+            for m in v.metrics ?? [] { metrics["valid_" + m.name] = m.value }
         }
-        if let e = try t.evaluate(Array(t.train.prefix(256))) { metrics["train_mean_token_accuracy"] = e.meanTokenAccuracy }
+        if let e = try t.evaluate(.train, limit: 256) {
+            metrics["train_mean_token_accuracy"] = e.meanTokenAccuracy
+            for m in e.metrics ?? [] { metrics["train_" + m.name] = m.value }
+        }
         if let rss = peakRSS() { metrics["peak_rss_mib"] = rss / (1 << 20) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

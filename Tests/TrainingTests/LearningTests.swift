@@ -1,6 +1,7 @@
 import Foundation
 import LlamaModel
 import TestSupport
+import SFTObjective
 import Testing
 import Tokenizer
 import Training
@@ -43,7 +44,7 @@ struct LearningTests {
         let data = try DatasetLoader(formats: formats).load(examples.appendingPathComponent("train.jsonl"),
                                                             tokenizer: model.tokenizer, settings: settings)
         let (train, validation) = data.split(fraction: config.validationSplit, seed: config.seed)
-        let trainer = try Trainer(model: model, config: config, train: train, validation: validation)
+        let trainer = try Trainer(model: model, config: config, objective: SFTObjective(train: train, validation: validation))
         let started = Date()
         while !trainer.isFinished { _ = try trainer.step() }
         let seconds = Date().timeIntervalSince(started)

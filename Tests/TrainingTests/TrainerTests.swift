@@ -2,6 +2,7 @@ import Foundation
 import GGUF
 import LlamaModel
 import TestSupport
+import SFTObjective
 import Testing
 import Training
 
@@ -92,7 +93,7 @@ struct TrainerTests {
     func learns() throws {
         let model = try TinyModel.model()
         let ex = try Self.examples()
-        let trainer = try Trainer(model: model, config: Self.config(epochs: 6), train: ex, validation: Array(ex.prefix(3)))
+        let trainer = try Trainer(model: model, config: Self.config(epochs: 6), objective: SFTObjective(train: ex, validation: Array(ex.prefix(3))))
         #expect(trainer.stepsPerEpoch == 2 && trainer.totalSteps == 12)
         let before = try #require(try trainer.evaluate())
         var reports: [StepReport] = []
@@ -107,13 +108,13 @@ struct TrainerTests {
     func resumeIsExact() throws {
         let model = try TinyModel.model()
         let ex = try Self.examples()
-        let whole = try Trainer(model: model, config: Self.config(), train: ex, validation: [])
+        let whole = try Trainer(model: model, config: Self.config(), objective: SFTObjective(train: ex, validation: []))
         while !whole.isFinished { _ = try whole.step() }
 
-        let first = try Trainer(model: model, config: Self.config(), train: ex, validation: [])
+        let first = try Trainer(model: model, config: Self.config(), objective: SFTObjective(train: ex, validation: []))
         for _ in 0..<3 { _ = try first.step() }
         let adapter = first.lora.adapter(), state = try first.optimizerState()
-        let second = try Trainer(model: model, config: Self.config(), train: ex, validation: [])
+        let second = try Trainer(model: model, config: Self.config(), objective: SFTObjective(train: ex, validation: []))
         try second.restore(adapter: adapter, optimizerState: state)
         #expect(second.state.step == 3)
         while !second.isFinished { _ = try second.step() }
@@ -128,12 +129,12 @@ struct TrainerTests {
     func badCheckpoint() throws {
         let model = try TinyModel.model()
         let ex = try Self.examples()
-        let t = try Trainer(model: model, config: Self.config(), train: ex, validation: [])
+        let t = try Trainer(model: model, config: Self.config(), objective: SFTObjective(train: ex, validation: []))
         let state = try t.optimizerState()
         #expect(throws: TrainingError.self) { try t.restore(adapter: t.lora.adapter(), optimizerState: Array(state.dropLast(4))) }
         var other = Self.config()
         other.lora.rank = 2
-        let small = try Trainer(model: model, config: other, train: ex, validation: [])
+        let small = try Trainer(model: model, config: other, objective: SFTObjective(train: ex, validation: []))
         #expect(throws: (any Error).self) { try t.restore(adapter: small.lora.adapter(), optimizerState: state) }
     }
 }
