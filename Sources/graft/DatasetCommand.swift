@@ -59,13 +59,15 @@ struct DatasetCheckCommand: ParsableCommand {
 }
 
 /// Training tokens per second on this machine: a forward and backward pass over 256 tokens
-/// with the default adapter shape, timed after a warm-up pass.
+/// (fewer for a model with a shorter context) with the default adapter shape, timed after a
+/// warm-up pass.
 func measureTrainingSpeed(_ model: LlamaModel) throws -> Double {
     let config = TrainingConfig()
     let lora = TrainableLoRA(shape: config.lora, config: model.config, seed: 1)
-    let tokens = (0..<256).map { (100 + $0 * 7) % model.config.vocabularySize }
-    let seq = TrainingSequence(tokens: tokens, targets: tokens.indices.map { $0 >= 64 && $0 + 1 < tokens.count ? tokens[$0 + 1] : -1 },
-                               weight: 1 / 191)
+    let length = min(256, model.config.contextLength), prompt = length / 4
+    let tokens = (0..<length).map { (100 + $0 * 7) % model.config.vocabularySize }
+    let seq = TrainingSequence(tokens: tokens, targets: tokens.indices.map { $0 >= prompt && $0 + 1 < tokens.count ? tokens[$0 + 1] : -1 },
+                               weight: 1 / Float(length - prompt - 1))
     _ = try model.trainingPass([seq], lora: lora, backward: true)
     let start = Date()
     _ = try model.trainingPass([seq], lora: lora, backward: true)

@@ -8,7 +8,9 @@ import Training
 /// Builds a run's objective from its spec: reads and tokenizes the data the way the method
 /// needs it. Returns the objective and a one-line summary of the data.
 func makeObjective(_ spec: JobSpec, model: LlamaModel) throws -> (any Objective, String) {
-    let config = spec.config
+    var config = spec.config
+    // Nothing longer than the model's context can be trained on.
+    config.maxSeqLen = min(config.maxSeqLen, model.config.contextLength)
     let tokenizer = model.tokenizer
     var template: ChatTemplate?
     if config.chatTemplate {
