@@ -65,8 +65,9 @@ public struct DaemonClient: Sendable {
     public func text(_ path: String) async throws -> String {
         let response = try await Self.http.execute(try makeRequest(.GET, path, json: nil), timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 64 << 20)
-        guard response.status.code == 200 else { throw Failure(status: Int(response.status.code), message: String(decoding: body.readableBytesView, as: UTF8.self)) }
-        return String(decoding: body.readableBytesView, as: UTF8.self)
+        let text = String(decoding: body.readableBytesView, as: UTF8.self)
+        guard response.status.code == 200 else { throw Failure(status: Int(response.status.code), message: text) }
+        return text
     }
 
     /// Sends a streaming request and calls `onEvent` with each server-sent event's JSON.
@@ -75,8 +76,9 @@ public struct DaemonClient: Sendable {
         guard response.status.code == 200 else {
             let body = try await response.body.collect(upTo: 1 << 20)
             let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+            let text = String(decoding: body.readableBytesView, as: UTF8.self)
             throw Failure(status: Int(response.status.code),
-                          message: (object["error"] as? [String: Any])?["message"] as? String ?? String(decoding: body.readableBytesView, as: UTF8.self))
+                          message: (object["error"] as? [String: Any])?["message"] as? String ?? text)
         }
         var pending: [UInt8] = []
         for try await chunk in response.body {

@@ -9,10 +9,11 @@ extension GraftServer {
     func generate(_ call: GenerationCall, request: Request, context: GraftContext) async throws -> Response {
         let principal = context.principal
         let limit = min(engine.limits.maxTotalTokens, model.config.contextLength)
-        if call.prompt.isEmpty { throw APIError.badRequest("the prompt is empty (0 tokens)", param: call.kind == .chat ? "messages" : "prompt") }
+        let promptParam = call.kind == .chat ? "messages" : "prompt"
+        if call.prompt.isEmpty { throw APIError.badRequest("the prompt is empty (0 tokens)", param: promptParam) }
         if call.prompt.count >= limit {
             throw APIError(.badRequest, "the prompt has \(call.prompt.count) tokens; the limit for prompt plus completion is \(limit)",
-                           param: call.kind == .chat ? "messages" : "prompt", code: "context_length_exceeded")
+                           param: promptParam, code: "context_length_exceeded")
         }
         let maxTokens = call.maxTokens ?? (limit - call.prompt.count)
         let claim = try quotas.admit(tenant: principal.tenant, quotas: quotas(for: principal.tenant))

@@ -83,7 +83,8 @@ extension GraftServer {
         if let parts = value as? [Any] {
             return try parts.enumerated().map { i, part -> String in
                 guard let p = part as? [String: Any], p["type"] as? String == "text", let text = p["text"] as? String else {
-                    throw APIError.badRequest("'\(param)[\(i)]' must be a text part ({\"type\": \"text\", \"text\": ...}); other parts are not supported",
+                    throw APIError.badRequest(
+                        "'\(param)[\(i)]' must be a text part ({\"type\": \"text\", \"text\": ...}); other parts are not supported",
                                               param: param)
                 }
                 return text

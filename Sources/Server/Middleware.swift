@@ -45,7 +45,8 @@ struct RequestLogMiddleware: RouterMiddleware {
             let ms = Int((Clock.now - start) * 1000)
             let route = context.endpointPath ?? "unmatched"
             metrics.request(route: route, method: method, status: status)
-            logger.info("\(method) \(path) tenant=\(principal.tenant) adapter=\(notes.adapter ?? "-") status=\(status) tokens=\(notes.tokens.map(String.init) ?? "-") ms=\(ms)")
+            let tokens = notes.tokens.map(String.init) ?? "-"
+            logger.info("\(method) \(path) tenant=\(principal.tenant) adapter=\(notes.adapter ?? "-") status=\(status) tokens=\(tokens) ms=\(ms)")
         }
         do {
             var response = try await next(request, context)
@@ -77,8 +78,9 @@ struct APIErrorMiddleware: RouterMiddleware {
         } catch let error as HTTPError where error.status == .notFound {  // only the router throws HTTPError
             let allowed = routes.methods(for: request.uri.path)
             if !allowed.isEmpty {
-                var e = APIError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on \(request.uri.path) (allowed: \(allowed.map(\.rawValue).joined(separator: ", ")))")
-                e.allow = allowed.map(\.rawValue).joined(separator: ", ")
+                let methods = allowed.map(\.rawValue).joined(separator: ", ")
+                var e = APIError(.methodNotAllowed, "\(request.method.rawValue) is not allowed on \(request.uri.path) (allowed: \(methods))")
+                e.allow = methods
                 throw e
             }
             throw APIError(.notFound, "no route \(request.method.rawValue) \(request.uri.path)", code: "unknown_url")

@@ -9,7 +9,8 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Hub directory (default: $GRAFT_REGISTRY, else ./Registry).", valueName: "dir"))
     public var registry: String?
 
-    @Option(help: ArgumentHelp("Base model from the hub's catalog (default: the catalog's default), or a path to a .gguf file.", valueName: "name|path"))
+    @Option(help: ArgumentHelp("Base model from the hub's catalog (default: the catalog's default), or a path to a .gguf file.",
+                               valueName: "name|path"))
     public var model: String?
 
     @Option(help: ArgumentHelp("Unix socket to listen on (default: <registry>/graftd.sock).", valueName: "path"))

@@ -83,7 +83,8 @@ func quotaJSON(_ q: TenantQuotas) -> [String: Any] {
 
 extension GraftServer {
     var baseModelJSON: [String: Any] {
-        let created = (try? FileManager.default.attributesOfItem(atPath: (try? hub.modelPath(configuration.baseModelName))?.path ?? ""))?[.modificationDate] as? Date
+        let path = (try? hub.modelPath(configuration.baseModelName))?.path ?? ""
+        let created = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
         return ["id": configuration.baseModelName, "object": "model", "created": Int(created?.timeIntervalSince1970 ?? 0),
                 "owned_by": "system"]
     }

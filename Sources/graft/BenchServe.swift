@@ -86,7 +86,8 @@ extension Bench {
             for streams in [1, 4, 8] {
                 let s = try await scenario(client, streams: streams, models: (0..<streams).map { adapters == 1 ? ids[0] : ids[$0] })
                 scenarios.append(s)
-                Terminal.note(String(format: "%d stream(s), %d adapter(s): %.1f tok/s; first token p50 %.0f ms p99 %.0f ms (short probe p50 %.0f p99 %.0f); per token p50 %.1f ms p99 %.1f ms; RSS %.0f MiB",
+                Terminal.note(String(format: "%d stream(s), %d adapter(s): %.1f tok/s; first token p50 %.0f ms p99 %.0f ms "
+                                     + "(short probe p50 %.0f p99 %.0f); per token p50 %.1f ms p99 %.1f ms; RSS %.0f MiB",
                                      streams, s.adapters, s.tokens_per_second, s.ttft_p50_ms, s.ttft_p99_ms,
                                      s.probe_ttft_p50_ms, s.probe_ttft_p99_ms,
                                      s.token_latency_p50_ms, s.token_latency_p99_ms, s.daemon_rss_mib))

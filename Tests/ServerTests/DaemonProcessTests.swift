@@ -55,7 +55,7 @@ struct DaemonProcessTests {
         var first = [UInt8](repeating: 0, count: 256)
         _ = read(fd, &first, first.count)
         kill(p.processIdentifier, SIGTERM)
-        let (rest, closed) = RawSocket.readAll(fd, timeout: 30)
+        let (rest, closed) = try await onOwnThread { RawSocket.readAll(fd, timeout: 30) }
         let stream = String(decoding: first, as: UTF8.self) + rest
         #expect(closed)
         #expect(stream.contains("data: [DONE]"), "the stream in flight was finished")
@@ -112,8 +112,11 @@ struct OpenAISDKTests {
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let text = try await onOwnThread {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return text
+        }
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("all SDK checks passed"), "\(text)")
     }

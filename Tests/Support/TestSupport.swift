@@ -36,3 +36,26 @@ public enum TestData {
         }
     }
 }
+
+/// Runs `body` on a thread of its own while the calling test waits suspended. Swift's shared
+/// concurrency threads are as many as the cores (two here); a long CPU-bound or waiting test
+/// that held them would stall every test that runs a server on them.
+public func onOwnThread<T>(_ body: @escaping () throws -> T) async throws -> T {
+    let handoff = Handoff(body)
+    try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+        let thread = Thread {
+            do { handoff.result = try handoff.body(); done.resume() } catch { done.resume(throwing: error) }
+        }
+        thread.stackSize = 16 << 20
+        thread.start()
+    }
+    return handoff.result!
+}
+
+/// `onOwnThread`'s closure and result. Unchecked: the caller is suspended until the thread has
+/// finished with both, so they are never used from two threads at once.
+private final class Handoff<T>: @unchecked Sendable {
+    let body: () throws -> T
+    var result: T?
+    init(_ body: @escaping () throws -> T) { self.body = body }
+}

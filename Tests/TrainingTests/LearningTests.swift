@@ -29,7 +29,7 @@ struct LearningTests {
     }
 
     @Test("held-out paraphrases: from about none right to at least 85%")
-    func facts() throws {
+    func facts() async throws {
         let path = try #require(TestData.realModelPath)
         let model = try LlamaModel(path: path)
         let examples = TestData.root.appendingPathComponent("docs/examples/facts")
@@ -46,7 +46,7 @@ struct LearningTests {
         let (train, validation) = data.split(fraction: config.validationSplit, seed: config.seed)
         let trainer = try Trainer(model: model, config: config, objective: SFTObjective(train: train, validation: validation))
         let started = Date()
-        while !trainer.isFinished { _ = try trainer.step() }
+        try await onOwnThread { while !trainer.isFinished { _ = try trainer.step() } }
         let seconds = Date().timeIntervalSince(started)
         let tuned = try Self.answers(model, heldOut, adapters: AdapterMix(PreparedAdapter(trainer.lora.adapter(), config: model.config)))
         let right = Self.score(tuned)

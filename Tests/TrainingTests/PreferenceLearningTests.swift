@@ -34,7 +34,7 @@ struct PreferenceLearningTests {
     }
 
     @Test("held-out paraphrases: rewards/accuracies from 0 to at least 0.9; greedy answers name the chosen facts")
-    func preferences() throws {
+    func preferences() async throws {
         let path = try #require(TestData.realModelPath)
         let model = try LlamaModel(path: path)
         let dir = TestData.root.appendingPathComponent("docs/examples/prefs")
@@ -60,7 +60,7 @@ struct PreferenceLearningTests {
         func accuracy(_ e: Evaluation) -> Double { e.metrics?.first { $0.name == "rewards/accuracies" }?.value ?? -1 }
         #expect(accuracy(before) == 0, "the policy starts equal to its reference: no reward wins")
         let base = try Self.greedy(model, heldOut, adapters: .none)
-        while !trainer.isFinished { _ = try trainer.step() }
+        try await onOwnThread { while !trainer.isFinished { _ = try trainer.step() } }
         let seconds = Date().timeIntervalSince(started)
         let after = try #require(try trainer.evaluate())
         let tuned = try Self.greedy(model, heldOut, adapters: AdapterMix(PreparedAdapter(trainer.lora.adapter(), config: model.config)))

@@ -49,11 +49,14 @@ struct TrainCommandTests {
             return (p, out, err)
         }
 
-        func run(_ args: [String]) throws -> (status: Int32, out: String, err: String) {
+        /// Runs graft to the end, waiting on a thread of its own (see `onOwnThread`).
+        func run(_ args: [String]) async throws -> (status: Int32, out: String, err: String) {
             let (p, out, err) = try start(args)
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            return try await onOwnThread {
+                let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+                p.waitUntilExit()
+                return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            }
         }
 
         /// The only job directory in a hub.
@@ -90,10 +93,10 @@ struct TrainCommandTests {
     }
 
     @Test("kill -9 mid-run, then --resume: the published adapter equals an uninterrupted run's")
-    func killAndResume() throws {
+    func killAndResume() async throws {
         let s = try Setup()
         defer { try? FileManager.default.removeItem(at: s.dir) }
-        let whole = try s.run(s.arguments(hub: "whole"))
+        let whole = try await s.run(s.arguments(hub: "whole"))
         #expect(whole.status == 0, "\(whole.err)")
         #expect(whole.out.contains("\"id\":\"t\\/a@1\"") || whole.out.contains("\"id\":\"t/a@1\""), "\(whole.out)")
 
@@ -104,7 +107,7 @@ struct TrainCommandTests {
         let job = try #require(s.job("killed"))
         let state = try String(contentsOf: job.appendingPathComponent("state.json"), encoding: .utf8)
         #expect(state.contains("running"))
-        let resumed = try s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path,
+        let resumed = try await s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path,
                                  "--registry", s.hub("killed").path, "--json"])
         #expect(resumed.status == 0, "\(resumed.err)")
         #expect(resumed.err.contains("resuming job \(job.lastPathComponent) at step "))
@@ -115,7 +118,7 @@ struct TrainCommandTests {
     }
 
     @Test("SIGINT writes a checkpoint, exits 130 naming the job, and the job resumes")
-    func interruptAndResume() throws {
+    func interruptAndResume() async throws {
         let s = try Setup()
         defer { try? FileManager.default.removeItem(at: s.dir) }
         let (p, _, err) = try s.start(s.arguments(hub: "int"))
@@ -126,19 +129,19 @@ struct TrainCommandTests {
         let job = try #require(s.job("int"))
         #expect(message.contains("graft train --resume \(job.lastPathComponent)"), "\(message)")
         #expect(try String(contentsOf: job.appendingPathComponent("state.json"), encoding: .utf8).contains("interrupted"))
-        let resumed = try s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path,
+        let resumed = try await s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path,
                                  "--registry", s.hub("int").path])
         #expect(resumed.status == 0 && resumed.out.trimmingCharacters(in: .whitespacesAndNewlines) == "t/a@1", "\(resumed.err)")
-        let again = try s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path, "--registry", s.hub("int").path])
+        let again = try await s.run(["train", "--resume", job.lastPathComponent, "--model", s.model.path, "--registry", s.hub("int").path])
         #expect(again.status != 0 && again.err.contains("already succeeded"))
     }
 
     @Test("bad data stops before any job starts, naming the file, line and field")
-    func badData() throws {
+    func badData() async throws {
         let s = try Setup()
         defer { try? FileManager.default.removeItem(at: s.dir) }
         try "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": 5, \"answer\": \"a\"}\n".write(to: s.data, atomically: true, encoding: .utf8)
-        let r = try s.run(s.arguments(hub: "bad"))
+        let r = try await s.run(s.arguments(hub: "bad"))
         #expect(r.status != 0)
         #expect(r.err.contains("data.jsonl:2: field 'question': expected a string, got a number"), "\(r.err)")
         #expect(s.job("bad") == nil)
