@@ -156,16 +156,7 @@ struct DPOGradientTests {
         let refLoss = L(theta)
         #expect(abs(step.loss - refLoss) <= 1e-5 * max(1, abs(refLoss)), "loss \(step.loss) vs reference \(refLoss)")
         var rng = SeededGenerator(seed: 5)
-        let h = 1e-4
-        var worst = 0.0
-        for _ in 0..<3 {
-            var d = (0..<lora.count).map { _ in Double(rng.nextUnitFloat()) - 0.5 }
-            let norm = d.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            d = d.map { $0 / norm }
-            let fd = (L(zip(theta, d).map { $0 + h * $1 }) - L(zip(theta, d).map { $0 - h * $1 })) / (2 * h)
-            let analytic = zip(grad, d).reduce(0) { $0 + $1.0 * $1.1 }
-            worst = max(worst, abs(analytic - fd) / max(abs(fd), 1e-8))
-        }
+        let worst = TrainingGradientTests.directionalError(theta: theta, gradient: grad, rng: &rng, floor: 1e-8, loss: L)
         #expect(worst < 1e-3, "\(loss.kind): directional derivative relative error \(worst)")
         print("DPO \(loss.kind) gradient vs finite differences: worst directional relative error \(worst)")
     }

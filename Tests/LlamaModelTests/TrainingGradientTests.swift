@@ -32,6 +32,23 @@ struct TrainingGradientTests {
         return lora
     }
 
+    /// The worst relative error, over three random unit directions d, between the analytic
+    /// directional derivative gradient·d and the central difference of `loss` with step 1e-4.
+    static func directionalError(theta: [Double], gradient: [Double], rng: inout SeededGenerator, floor: Double = 0,
+                                 loss: ([Double]) -> Double) -> Double {
+        let h = 1e-4
+        var worst = 0.0
+        for _ in 0..<3 {
+            var d = (0..<theta.count).map { _ in Double(rng.nextUnitFloat()) - 0.5 }
+            let norm = d.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            d = d.map { $0 / norm }
+            let fd = (loss(zip(theta, d).map { $0 + h * $1 }) - loss(zip(theta, d).map { $0 - h * $1 })) / (2 * h)
+            let analytic = zip(gradient, d).reduce(0) { $0 + $1.0 * $1.1 }
+            worst = max(worst, abs(analytic - fd) / max(abs(fd), floor))
+        }
+        return worst
+    }
+
     static func factors(_ lora: TrainableLoRA, _ params: [Double]) -> ReferenceTraining.Factors {
         var f: ReferenceTraining.Factors = [:]
         let tensors = lora.tensors
@@ -63,15 +80,7 @@ struct TrainingGradientTests {
 
         var rng = SeededGenerator(seed: 99)
         let h = 1e-4
-        var worstDirectional = 0.0
-        for _ in 0..<3 {
-            var d = (0..<lora.count).map { _ in Double(rng.nextUnitFloat()) - 0.5 }
-            let norm = d.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            d = d.map { $0 / norm }
-            let fd = (L(zip(theta, d).map { $0 + h * $1 }) - L(zip(theta, d).map { $0 - h * $1 })) / (2 * h)
-            let analytic = zip(grad, d).reduce(0) { $0 + $1.0 * $1.1 }
-            worstDirectional = max(worstDirectional, abs(analytic - fd) / abs(fd))
-        }
+        let worstDirectional = Self.directionalError(theta: theta, gradient: grad, rng: &rng, loss: L)
         #expect(worstDirectional < 1e-3, "directional derivative relative error \(worstDirectional)")
 
         // A few coordinates of every tensor of the first layer's and the last layer's targets.
