@@ -64,10 +64,17 @@ let package = Package(
         // Evaluation report writers.
         .target(name: "HTMLReport", dependencies: ["Training"], path: "Plugins/HTMLReport", swiftSettings: swift6),
         .target(name: "MarkdownReport", dependencies: ["Training"], path: "Plugins/MarkdownReport", swiftSettings: swift6),
+        // Training jobs: the plugin registry, job specs and the runner shared by the CLI and the daemon.
+        .target(name: "Jobs", dependencies: [
+            "Training", "Hub", "LlamaModel", "AdapterFormat", "Tokenizer",
+            "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
+            "PromptPreferenceFormat", "ImplicitPreferenceFormat", "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: swift6),
         // The daemon: the engine owns the model and the compute threads; the server speaks HTTP.
         .target(name: "Engine", dependencies: ["LlamaModel", "Tokenizer", "Hub", "AdapterFormat"], swiftSettings: swift6),
         .target(name: "Server", dependencies: [
-            "Engine", "Hub", "LlamaModel", "Tokenizer", "AdapterFormat",
+            "Engine", "Hub", "LlamaModel", "Tokenizer", "AdapterFormat", "Jobs", "Training",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -89,7 +96,7 @@ let package = Package(
             "Training", "ChatFormat", "CompletionsFormat", "QAFormat", "InstructionFormat", "TextFormat",
             "PromptPreferenceFormat", "ImplicitPreferenceFormat", "OpenAIPreferenceFormat", "SFTObjective", "DPOObjective",
             "HTMLReport", "MarkdownReport", "TensorKit", "GGUF", "Tokenizer", "LlamaModel", "AdapterFormat", "Hub",
-            "Server", "DaemonClient",
+            "Server", "DaemonClient", "Jobs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fastMath),

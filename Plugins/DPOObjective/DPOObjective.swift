@@ -44,7 +44,8 @@ public final class DPOObjective: Objective, @unchecked Sendable {  // `reference
             var start = 0
             while start < all.count {
                 let pairs = Array(all[start..<min(all.count, start + context.config.batchSize)])
-                let losses = try context.model.trainingPass(sequences(pairs), lora: factors, backward: false)
+                let losses = try context.model.trainingPass(sequences(pairs), lora: factors, backward: false,
+                                                            pause: context.pause)
                 for i in pairs.indices { out.append((logps(losses[2 * i]), logps(losses[2 * i + 1]))) }
                 start += pairs.count
                 done += pairs.count
@@ -62,7 +63,8 @@ public final class DPOObjective: Objective, @unchecked Sendable {  // `reference
         var tokens = 0, labels = 0, correct = 0, chosenLabels = 0
         for (b, indices) in microBatches.enumerated() {
             let batch = sequences(indices.map { train[$0] })
-            let losses = try context.model.trainingPass(batch, lora: context.lora, backward: true, dropoutKey: dropoutKey(b)) {
+            let losses = try context.model.trainingPass(batch, lora: context.lora, backward: true, dropoutKey: dropoutKey(b),
+                                                          pause: context.pause) {
                 losses in
                 var weights = [Float](repeating: 0, count: losses.count)
                 for (i, index) in indices.enumerated() {
@@ -102,7 +104,8 @@ public final class DPOObjective: Objective, @unchecked Sendable {  // `reference
         var start = 0
         while start < n {
             let end = min(n, start + context.config.batchSize)
-            let losses = try context.model.trainingPass(sequences(Array(all[start..<end])), lora: context.lora, backward: false)
+            let losses = try context.model.trainingPass(sequences(Array(all[start..<end])), lora: context.lora,
+                                                        backward: false, pause: context.pause)
             for i in 0..<(end - start) {
                 let policy = (logps(losses[2 * i]), logps(losses[2 * i + 1])), r = ref[start + i]
                 _ = metrics.add(policy: policy, reference: r, loss: loss)

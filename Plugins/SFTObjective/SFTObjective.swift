@@ -27,7 +27,8 @@ public final class SFTObjective: Objective {
         var nll = 0.0, correct = 0, tokens = 0
         for (i, var batch) in batches.enumerated() {
             for j in batch.indices { batch[j].weight = 1 / Float(labels) }
-            let losses = try context.model.trainingPass(batch, lora: context.lora, backward: true, dropoutKey: dropoutKey(i))
+            let losses = try context.model.trainingPass(batch, lora: context.lora, backward: true, dropoutKey: dropoutKey(i),
+                                                          pause: context.pause)
             for l in losses { nll += l.nll; correct += l.correct }
             tokens += batch.reduce(0) { $0 + $1.tokens.count }
         }
@@ -43,7 +44,7 @@ public final class SFTObjective: Objective {
         var start = 0
         while start < examples.count {
             let batch = examples[start..<min(examples.count, start + context.config.batchSize)].map(\.sequence)
-            for l in try context.model.trainingPass(batch, lora: context.lora, backward: false) {
+            for l in try context.model.trainingPass(batch, lora: context.lora, backward: false, pause: context.pause) {
                 nll += l.nll; correct += l.correct; tokens += l.tokens
             }
             start += context.config.batchSize

@@ -61,6 +61,25 @@ public struct DaemonClient: Sendable {
         return object
     }
 
+    /// POSTs a file's bytes as the raw body (`POST /v1/files?...`) and returns the JSON answer.
+    public func upload(_ path: String, file: String) async throws -> [String: Any] {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw Failure(status: 0, message: "cannot read \(file)")
+        }
+        var request = try makeRequest(.POST, path, json: nil)
+        request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        request.body = .bytes(ByteBuffer(bytes: data))
+        let response = try await Self.http.execute(request, timeout: .seconds(600))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:]
+        guard (200..<300).contains(Int(response.status.code)) else {
+            let message = (object["error"] as? [String: Any])?["message"] as? String
+                ?? String(decoding: body.readableBytesView, as: UTF8.self)
+            throw Failure(status: Int(response.status.code), message: message)
+        }
+        return object
+    }
+
     /// GETs a plain-text route (e.g. /metrics).
     public func text(_ path: String) async throws -> String {
         let response = try await Self.http.execute(try makeRequest(.GET, path, json: nil), timeout: .seconds(60))

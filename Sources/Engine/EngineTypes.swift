@@ -16,6 +16,11 @@ public struct EngineLimits: Sendable {
     /// with this many prompt tokens takes about 0.2 s on a 2-core machine). With nothing
     /// decoding, steps take up to 1024 prompt tokens.
     public var prefillTokensPerStep = 64
+    /// Background work (training) waits at most this long while requests keep the engine
+    /// busy; it then starts, and its pauses keep serving the requests.
+    public var backgroundWaitSeconds = 1.0
+    /// Longest a pause in background work serves requests before handing the threads back.
+    public var pauseServingSeconds = 0.25
 
     public init() {}
 }

@@ -28,8 +28,15 @@ public final class InferenceEngine: Sendable {
         let reservation: Int
     }
 
+    /// Work run on the engine thread between requests (a training step); `run` gets the
+    /// pause to call at safe points, or nil when the engine stops before it starts.
+    struct Background: Sendable {
+        let run: @Sendable ((() -> Void)?) -> Void
+    }
+
     struct Shared: Sendable {
         var queue: [Pending] = []
+        var background: [Background] = []
         var cancelled: Set<UInt64> = []
         var draining = false
         var stopping = false
@@ -105,6 +112,28 @@ public final class InferenceEngine: Sendable {
 
     public var stats: EngineStats { shared.withLock { $0.stats } }
 
+    /// Runs `work` on the engine thread, with the model and the compute threads to itself,
+    /// when requests leave room: at once when idle, and after at most
+    /// `limits.backgroundWaitSeconds` of continuous serving. `work` must call the `pause` it
+    /// is given often (between layers, see `trainingPass`): each call serves waiting and
+    /// active requests for up to `limits.pauseServingSeconds`. Background work runs in the
+    /// order submitted; when the engine stops first this throws `EngineError.draining`.
+    public func background<R: Sendable>(_ work: @escaping @Sendable (_ pause: @escaping () -> Void) throws -> R)
+        async throws -> R {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<R, any Error>) in
+            let item = Background { pause in
+                guard let pause else { continuation.resume(throwing: EngineError.draining); return }
+                continuation.resume(with: Result { try work(pause) })
+            }
+            let accepted = shared.withLock { s -> Bool in
+                if s.stopping { return false }
+                s.background.append(item)
+                return true
+            }
+            if accepted { wake.signal() } else { continuation.resume(throwing: EngineError.draining) }
+        }
+    }
+
     /// Stops taking new requests; those already submitted go on.
     public func beginDraining() { shared.withLock { $0.draining = true } }
 
@@ -138,13 +167,14 @@ public final class InferenceEngine: Sendable {
         var admitted: [Pending] = []
         var cancelled: Set<UInt64> = []
         var stopping = false
+        var backgroundWaiting = false
     }
 
     /// Admits queued requests while slots and the key/value budget allow (always at least one
     /// when nothing runs), and collects cancellations.
     func intake(active: Int, reserved: Int) -> Intake {
         shared.withLock { s in
-            var intake = Intake(cancelled: s.cancelled, stopping: s.stopping)
+            var intake = Intake(cancelled: s.cancelled, stopping: s.stopping, backgroundWaiting: !s.background.isEmpty)
             s.cancelled.removeAll()
             if !intake.cancelled.isEmpty {
                 for p in s.queue where intake.cancelled.contains(p.id) { p.continuation.finish(throwing: CancellationError()) }
@@ -177,4 +207,11 @@ public final class InferenceEngine: Sendable {
     }
 
     func waitForWork() { wake.wait() }
+
+    func takeBackground() -> Background? {
+        shared.withLock { s in s.background.isEmpty ? nil : s.background.removeFirst() }
+    }
+
+    /// Whether requests are waiting to be admitted (checked at every pause, so cheap).
+    var hasQueuedRequests: Bool { shared.withLock { !$0.queue.isEmpty || !$0.cancelled.isEmpty || $0.stopping } }
 }

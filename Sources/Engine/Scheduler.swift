@@ -31,29 +31,77 @@ final class Scheduler {
     }
 
     func run() {
+        // Since when requests have kept background work waiting.
+        var servingSince: Double?
         while true {
-            let intake = engine.intake(active: active.count, reserved: reserved)
-            if !intake.cancelled.isEmpty {
-                for s in active where intake.cancelled.contains(s.pending.id) {
-                    s.pending.continuation.finish(throwing: CancellationError())
-                }
-                active.removeAll { intake.cancelled.contains($0.pending.id) }
-            }
+            let intake = admit()
             if intake.stopping {
-                for p in intake.admitted { p.continuation.finish(throwing: EngineError.draining) }
-                for s in active { s.pending.continuation.finish(throwing: EngineError.draining) }
-                active.removeAll()
+                while let work = engine.takeBackground() { work.run(nil) }
+                return
+            }
+            if !active.isEmpty {
+                if !intake.backgroundWaiting {
+                    servingSince = nil
+                    stepAndPublish()
+                    continue
+                }
+                let since = servingSince ?? Clock.now
+                servingSince = since
+                if Clock.now - since < engine.limits.backgroundWaitSeconds {
+                    stepAndPublish()
+                    continue
+                }
+            }
+            servingSince = nil
+            if let work = engine.takeBackground() {
+                work.run { [unowned self] in self.pause() }
+            } else if active.isEmpty {
+                engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
+                engine.waitForWork()
+            }
+        }
+    }
+
+    /// Collects cancellations and admits waiting requests; when the engine stops, ends every
+    /// request with `EngineError.draining`.
+    private func admit() -> InferenceEngine.Intake {
+        let intake = engine.intake(active: active.count, reserved: reserved)
+        if !intake.cancelled.isEmpty {
+            for s in active where intake.cancelled.contains(s.pending.id) {
+                s.pending.continuation.finish(throwing: CancellationError())
+            }
+            active.removeAll { intake.cancelled.contains($0.pending.id) }
+        }
+        if intake.stopping {
+            for p in intake.admitted { p.continuation.finish(throwing: EngineError.draining) }
+            for s in active { s.pending.continuation.finish(throwing: EngineError.draining) }
+            active.removeAll()
+            engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
+            return intake
+        }
+        active += intake.admitted.map { Sequence($0, model: engine.model) }
+        return intake
+    }
+
+    private func stepAndPublish() {
+        let generated = step()
+        engine.publish(active: active.count, reserved: reserved, generated: generated, stepped: true)
+    }
+
+    /// Called by background work at its safe points: serves waiting and active requests for up
+    /// to `pauseServingSeconds`, then hands the threads back.
+    private func pause() {
+        guard !active.isEmpty || engine.hasQueuedRequests else { return }
+        let until = Clock.now + engine.limits.pauseServingSeconds
+        while true {
+            let intake = admit()
+            if intake.stopping { return }
+            if active.isEmpty {
                 engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
                 return
             }
-            active += intake.admitted.map { Sequence($0, model: engine.model) }
-            if active.isEmpty {
-                engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
-                engine.waitForWork()
-                continue
-            }
-            let generated = step()
-            engine.publish(active: active.count, reserved: reserved, generated: generated, stepped: true)
+            stepAndPublish()
+            if Clock.now >= until { return }
         }
     }
 

@@ -42,7 +42,7 @@ public struct AdapterID: Hashable, Sendable, CustomStringConvertible {
 
     /// Names are 1-64 characters of letters, digits, '.', '_' and '-', starting with a letter
     /// or digit: no path separators, no hidden files, no '..'.
-    static func validate(_ s: String, what: String) throws {
+    public static func validate(_ s: String, what: String) throws {
         let allowed = s.unicodeScalars.allSatisfy { c in
             (c.value < 128) && (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "." || c == "_" || c == "-")
         }

@@ -53,6 +53,16 @@ public enum AtomicFile {
     }
 }
 
+extension AtomicFile {
+    /// A writer for data that arrives in pieces over time (an upload): `commit` it to make the
+    /// file appear whole, or `abandon` it (also done when it is released uncommitted).
+    public static func begin(_ url: URL, permissions: mode_t = 0o644) throws -> AtomicFileWriter {
+        let destination = url.standardizedFileURL
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        return try AtomicFileWriter(destination: destination, permissions: permissions)
+    }
+}
+
 /// The writing end of an atomic file; obtained from `AtomicFile.write(to:permissions:replaceExisting:_:)`.
 public final class AtomicFileWriter {
     /// The final path the file will have once committed.
@@ -106,7 +116,7 @@ public final class AtomicFileWriter {
     }
 
     /// Flushes, closes and moves the temporary file into place, then flushes the directory.
-    fileprivate func commit(replaceExisting: Bool) throws {
+    public func commit(replaceExisting: Bool) throws {
         guard descriptor >= 0 else {
             throw HubError.io(path: temporaryPath, message: "the file was already committed or abandoned")
         }
@@ -132,7 +142,7 @@ public final class AtomicFileWriter {
     }
 
     /// Closes and removes the temporary file if it still exists.
-    fileprivate func abandon() {
+    public func abandon() {
         if descriptor >= 0 {
             close(descriptor)
             descriptor = -1

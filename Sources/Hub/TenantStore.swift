@@ -9,15 +9,18 @@ public struct TenantQuotas: Codable, Equatable, Sendable {
     public var requestsPerMinute: Int?
     /// Inference requests running at the same time.
     public var concurrentStreams: Int?
+    /// Bytes of uploaded files.
+    public var fileBytes: Int?
 
-    public init(adapterBytes: Int? = nil, requestsPerMinute: Int? = nil, concurrentStreams: Int? = nil) {
+    public init(adapterBytes: Int? = nil, requestsPerMinute: Int? = nil, concurrentStreams: Int? = nil,
+                fileBytes: Int? = nil) {
         self.adapterBytes = adapterBytes; self.requestsPerMinute = requestsPerMinute
-        self.concurrentStreams = concurrentStreams
+        self.concurrentStreams = concurrentStreams; self.fileBytes = fileBytes
     }
 
     enum CodingKeys: String, CodingKey {
         case adapterBytes = "adapter_bytes", requestsPerMinute = "requests_per_minute"
-        case concurrentStreams = "concurrent_streams"
+        case concurrentStreams = "concurrent_streams", fileBytes = "file_bytes"
     }
 }
 

@@ -45,8 +45,12 @@ extension LlamaModel {
     /// loss with respect to each sequence's log-likelihood) pass `lossWeights`: it is called
     /// after the forward with the measured losses, and its result replaces each sequence's
     /// `weight`. The head's gradient is linear in the weights, so this costs no second pass.
+    ///
+    /// `pause`, when given, is called on this thread between layers and between chunks of the
+    /// output head, where the pass holds no pool job: a caller sharing the model can run its own
+    /// forward passes there (the daemon serves requests in the middle of a training step).
     public func trainingPass(_ batch: [TrainingSequence], lora: TrainableLoRA?, backward: Bool,
-                             dropoutKey: UInt64 = 0,
+                             dropoutKey: UInt64 = 0, pause: (() -> Void)? = nil,
                              lossWeights: (([SequenceLoss]) -> [Float])? = nil) throws -> [SequenceLoss] {
         precondition(!backward || lora != nil, "a backward pass needs trainable factors")
         let c = config
@@ -73,7 +77,7 @@ extension LlamaModel {
                 for t in 0..<seq.tokens.count { weights.tokenEmbedding.decodeRow(seq.tokens[t], into: pass.tape.x(0) + (row + t) * c.dim) }
                 row += seq.tokens.count
             }
-            for l in 0..<c.layers { pass.forwardLayer(l) }
+            for l in 0..<c.layers { pass.forwardLayer(l); pause?() }
             var labelled: [LabelledRow] = []
             for (s, seq) in batch.enumerated() {
                 for (t, target) in seq.targets.enumerated() where target >= 0 {
@@ -82,7 +86,7 @@ extension LlamaModel {
                 }
             }
             var losses = [SequenceLoss](repeating: SequenceLoss(), count: batch.count)
-            pass.head(labelled, losses: &losses, backward: backward)
+            pass.head(labelled, losses: &losses, backward: backward, pause: pause)
             if backward, let lossWeights {
                 let w = lossWeights(losses)
                 precondition(w.count == batch.count, "one weight per sequence")
@@ -92,7 +96,7 @@ extension LlamaModel {
                 }
             }
             if backward {
-                for l in (0..<c.layers).reversed() { pass.backwardLayer(l) }
+                for l in (0..<c.layers).reversed() { pass.backwardLayer(l); pause?() }
             }
             return losses
         }

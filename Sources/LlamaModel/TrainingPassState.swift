@@ -142,7 +142,7 @@ final class TrainingPassState {
 
     /// Cross-entropy at the labelled rows, `chunk` rows at a time; with `backward`, writes the
     /// gradient of Σ weight·NLL with respect to the final hidden state into `dres`.
-    func head(_ rows: [LabelledRow], losses: inout [SequenceLoss], backward: Bool) {
+    func head(_ rows: [LabelledRow], losses: inout [SequenceLoss], backward: Bool, pause: (() -> Void)? = nil) {
         let vocab = c.vocabularySize, final = tape.x(c.layers)
         if backward { dres.update(repeating: 0, count: T * c.dim) }
         let chunk = 128
@@ -197,6 +197,7 @@ final class TrainingPassState {
                 }
             }
             start += R
+            pause?()
         }
     }
 

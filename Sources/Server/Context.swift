@@ -1,3 +1,4 @@
+import Hub
 import Hummingbird
 import NIOCore
 import Logging
@@ -11,6 +12,16 @@ public struct Principal: Sendable, Equatable {
 
     /// The caller when no tenants are configured: everything is allowed.
     public static let singleUser = Principal(tenant: "default", isAdmin: true)
+
+    /// The tenant a request acts for: the caller's own, or, for admins only, the one named.
+    func acting(for named: String?) throws -> String {
+        guard let named, named != tenant else { return tenant }
+        guard isAdmin else {
+            throw APIError(.forbidden, "only an admin can act for tenant '\(named)'", param: "tenant", code: "permission_denied")
+        }
+        do { try AdapterID.validate(named, what: "tenant") } catch { throw APIError.badRequest("\(error)", param: "tenant") }
+        return named
+    }
 }
 
 /// What a handler learned about a request, for the one log line written when it ends.

@@ -18,6 +18,8 @@ public func makeRouter(_ server: GraftServer) -> Router<GraftContext> {
     registerServiceRoutes(routes, server)
     registerInferenceRoutes(routes, server)
     registerAdapterRoutes(routes, server)
+    registerFileRoutes(routes, server)
+    registerJobRoutes(routes, server)
     return router
 }
 
@@ -83,7 +85,8 @@ public func runDaemon(_ server: GraftServer, listen: ListenOptions, handle: Daem
             onListening()
         },
         logger: logger)
-    let service = DaemonService(app: app, engine: server.engine, drainSeconds: server.configuration.drainSeconds, logger: logger)
+    server.training.recover()
+    let service = DaemonService(app: app, server: server, drainSeconds: server.configuration.drainSeconds, logger: logger)
     var config = ServiceGroupConfiguration(services: [service], gracefulShutdownSignals: [.sigterm, .sigint],
                                            cancellationSignals: [], logger: logger)
     config.maximumGracefulShutdownDuration = .seconds(server.configuration.drainSeconds + 5)
@@ -123,7 +126,7 @@ public final class DaemonHandle: Sendable {
 /// flight finish, then the engine stops.
 struct DaemonService: Service {
     let app: Application<RouterResponder<GraftContext>>
-    let engine: InferenceEngine
+    let server: GraftServer
     let drainSeconds: Double
     let logger: Logger
 
@@ -132,8 +135,11 @@ struct DaemonService: Service {
             try await app.run()
         } onGracefulShutdown: {
             logger.info("shutting down: finishing requests in flight (up to \(Int(drainSeconds)) s)")
-            engine.beginDraining()
+            server.engine.beginDraining()
         }
+        // Training stops first: running jobs checkpoint after their current step.
+        await server.training.stop()
+        let engine = server.engine
         if !(await engine.waitUntilIdle(timeout: drainSeconds)) {
             logger.warning("requests still running after \(Int(drainSeconds)) s were ended")
         }
@@ -207,6 +213,9 @@ public struct DaemonSettings: Sendable {
     public var adapterCacheBytes = 512 << 20
     public var idleTimeoutSeconds: Int64 = 30
     public var drainSeconds = 30.0
+    public var maxFileBytes = 512 << 20
+    public var trainingSlots = 1
+    public var maxQueuedJobsPerTenant = 8
 
     public init(registry: URL) { self.registry = registry }
 }
@@ -243,6 +252,9 @@ public func startDaemon(_ settings: DaemonSettings, mergeMethods: [any MergeMeth
     configuration.adapterCacheBytes = settings.adapterCacheBytes
     configuration.idleTimeoutSeconds = settings.idleTimeoutSeconds
     configuration.drainSeconds = settings.drainSeconds
+    configuration.maxFileBytes = settings.maxFileBytes
+    configuration.trainingSlots = settings.trainingSlots
+    configuration.maxQueuedJobsPerTenant = settings.maxQueuedJobsPerTenant
     let server = GraftServer(hub: hub, engine: InferenceEngine(model: model, limits: settings.limits),
                              configuration: configuration, mergeMethods: mergeMethods, logger: logger)
     try await runDaemon(server, listen: ListenOptions(socketPath: socketPath, socketGroup: settings.socketGroup))

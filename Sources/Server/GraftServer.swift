@@ -20,6 +20,12 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 30
     /// Seconds shutdown waits for requests in flight before ending them.
     public var drainSeconds = 30.0
+    /// Uploaded files above this are refused with 413.
+    public var maxFileBytes = 512 << 20
+    /// Fine-tuning jobs trained at the same time (their steps take turns on the engine).
+    public var trainingSlots = 1
+    /// Jobs one tenant may have waiting (validating or queued); more are refused with 429.
+    public var maxQueuedJobsPerTenant = 8
 
     public init(baseModelName: String, baseModelSHA256: String? = nil) {
         self.baseModelName = baseModelName
@@ -39,6 +45,8 @@ public final class GraftServer: Sendable {
     public let mergeMethods: [any MergeMethod]
     let quotas: QuotaTracker
     let logger: Logger
+    /// Fine-tuning jobs: validation, the queue, and training through the engine.
+    public let training: TrainingService
 
     public init(hub: Hub, engine: InferenceEngine, configuration: ServerConfiguration,
                 mergeMethods: [any MergeMethod] = [], metrics: ServerMetrics = ServerMetrics(),
@@ -53,6 +61,7 @@ public final class GraftServer: Sendable {
                                budgetBytes: configuration.adapterCacheBytes)
         tenants = TenantStore(hub: hub)
         quotas = QuotaTracker()
+        training = TrainingService(hub: hub, engine: engine, slots: configuration.trainingSlots, logger: logger)
     }
 
     var model: LlamaModel { engine.model }
@@ -65,6 +74,7 @@ public final class GraftServer: Sendable {
             q.adapterBytes = r.adapterBytes ?? q.adapterBytes
             q.requestsPerMinute = r.requestsPerMinute ?? q.requestsPerMinute
             q.concurrentStreams = r.concurrentStreams ?? q.concurrentStreams
+            q.fileBytes = r.fileBytes ?? q.fileBytes
         }
         return q
     }

@@ -38,6 +38,15 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-body-mb"), help: "Largest request body accepted, in MiB.")
     public var maxBodyMB = 64
 
+    @Option(name: .customLong("max-file-mb"), help: "Largest file accepted by POST /v1/files, in MiB.")
+    public var maxFileMB = 512
+
+    @Option(name: .customLong("training-slots"), help: "Fine-tuning jobs trained at the same time (others queue).")
+    public var trainingSlots = 1
+
+    @Option(name: .customLong("max-queued-jobs"), help: "Fine-tuning jobs one tenant may have waiting.")
+    public var maxQueuedJobs = 8
+
     @Option(name: .customLong("drain-seconds"), help: "On SIGTERM/SIGINT, how long requests in flight may take to finish.")
     public var drainSeconds = 30.0
 
@@ -48,7 +57,7 @@ public struct ServeOptions: ParsableArguments {
 
     public func validate() throws {
         guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
-              drainSeconds >= 0 else {
+              drainSeconds >= 0, maxFileMB >= 1, trainingSlots >= 1, maxQueuedJobs >= 1 else {
             throw ValidationError("limits must be positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -66,6 +75,9 @@ public struct ServeOptions: ParsableArguments {
         s.adapterCacheBytes = adapterCacheMB << 20
         s.maxBodyBytes = maxBodyMB << 20
         s.drainSeconds = drainSeconds
+        s.maxFileBytes = maxFileMB << 20
+        s.trainingSlots = trainingSlots
+        s.maxQueuedJobsPerTenant = maxQueuedJobs
         return s
     }
 

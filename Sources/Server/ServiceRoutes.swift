@@ -73,12 +73,13 @@ func parseQuotas(_ body: JSONBody?) throws -> TenantQuotas {
     guard let body else { return TenantQuotas() }
     return TenantQuotas(adapterBytes: try body.int("adapter_bytes", in: 0...Int.max),
                         requestsPerMinute: try body.int("requests_per_minute", in: 0...1_000_000),
-                        concurrentStreams: try body.int("concurrent_streams", in: 0...100_000))
+                        concurrentStreams: try body.int("concurrent_streams", in: 0...100_000),
+                        fileBytes: try body.int("file_bytes", in: 0...Int.max))
 }
 
 func quotaJSON(_ q: TenantQuotas) -> [String: Any] {
     ["adapter_bytes": q.adapterBytes ?? NSNull(), "requests_per_minute": q.requestsPerMinute ?? NSNull(),
-     "concurrent_streams": q.concurrentStreams ?? NSNull()]
+     "concurrent_streams": q.concurrentStreams ?? NSNull(), "file_bytes": q.fileBytes ?? NSNull()]
 }
 
 extension GraftServer {

@@ -2,13 +2,16 @@ import LlamaModel
 
 /// What the trainer hands an objective for one optimizer step or one evaluation: the model,
 /// the factors being trained and the run's settings.
-public struct ObjectiveContext: Sendable {
+public struct ObjectiveContext {
     public let model: LlamaModel
     public let lora: TrainableLoRA
     public let config: TrainingConfig
+    /// Passed on to every `trainingPass` (see there): where a caller sharing the model gets
+    /// the threads back in the middle of a pass.
+    public let pause: (() -> Void)?
 
-    public init(model: LlamaModel, lora: TrainableLoRA, config: TrainingConfig) {
-        self.model = model; self.lora = lora; self.config = config
+    public init(model: LlamaModel, lora: TrainableLoRA, config: TrainingConfig, pause: (() -> Void)? = nil) {
+        self.model = model; self.lora = lora; self.config = config; self.pause = pause
     }
 }
 

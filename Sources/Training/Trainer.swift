@@ -52,6 +52,13 @@ public struct StepReport: Sendable {
     public var tokensPerSecond: Double
     public var tokens: Int
     public var seconds: Double
+
+    public init(step: Int, totalSteps: Int, epoch: Double, trainLoss: Double, trainAccuracy: Double, metrics: [Metric],
+                learningRate: Double, gradNorm: Double, tokensPerSecond: Double, tokens: Int, seconds: Double) {
+        self.step = step; self.totalSteps = totalSteps; self.epoch = epoch; self.trainLoss = trainLoss
+        self.trainAccuracy = trainAccuracy; self.metrics = metrics; self.learningRate = learningRate
+        self.gradNorm = gradNorm; self.tokensPerSecond = tokensPerSecond; self.tokens = tokens; self.seconds = seconds
+    }
 }
 
 /// Fine-tuning of LoRA factors on a frozen model with a pluggable objective: one optimizer
@@ -69,7 +76,9 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
     /// A run of `objective` (which holds the data). With `initial`, training continues that
     /// adapter and the objective's reference is that adapter, frozen; without, the factors
     /// start from the seed and the reference is the base model.
-    public init(model: LlamaModel, config: TrainingConfig, objective: any Objective, initial: LoRAAdapter? = nil) throws {
+    /// `pause` is handed to the objective's passes (see `ObjectiveContext`).
+    public init(model: LlamaModel, config: TrainingConfig, objective: any Objective, initial: LoRAAdapter? = nil,
+                pause: (() -> Void)? = nil) throws {
         try config.validate()
         precondition(objective.count(.train) > 0, "no training examples")
         #if canImport(Glibc)
@@ -90,10 +99,12 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         m = [Float](repeating: 0, count: lora.count)
         v = [Float](repeating: 0, count: lora.count)
         state.adam = AdamW(weightDecay: config.weightDecay)
-        try objective.prepare(context, reference: initial == nil ? nil : lora)
+        try objective.prepare(context(pause), reference: initial == nil ? nil : lora)
     }
 
-    var context: ObjectiveContext { ObjectiveContext(model: model, lora: lora, config: config) }
+    func context(_ pause: (() -> Void)?) -> ObjectiveContext {
+        ObjectiveContext(model: model, lora: lora, config: config, pause: pause)
+    }
 
     public var microBatchesPerEpoch: Int { (objective.count(.train) + config.batchSize - 1) / config.batchSize }
     public var stepsPerEpoch: Int { (microBatchesPerEpoch + config.gradAccum - 1) / config.gradAccum }
@@ -115,7 +126,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
     public var atEpochEnd: Bool { state.step > 0 && state.step % stepsPerEpoch == 0 }
 
     /// Takes one optimizer step over the next `gradAccum` micro-batches of the epoch.
-    public func step() throws -> StepReport {
+    public func step(pause: (() -> Void)? = nil) throws -> StepReport {
         precondition(!isFinished, "the run is finished")
         let started = Date()
         let epoch = state.microBatches / microBatchesPerEpoch
@@ -128,7 +139,7 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
         }
         lora.zeroGradients()
         let step = state.step, seed = config.seed
-        let result = try objective.accumulate(batches, context: context) { i in
+        let result = try objective.accumulate(batches, context: context(pause)) { i in
             SeedMix.mix(seed ^ (UInt64(step) << 20) ^ UInt64(i))
         }
         let gradNorm = clipGradients(lora, maxNorm: config.maxGradNorm)
@@ -154,8 +165,9 @@ public final class Trainer: @unchecked Sendable {  // driven by one caller at a 
 
     /// Loss and metrics of the current factors on the validation set (recorded as the last
     /// validation), or on the first `limit` training examples.
-    public func evaluate(_ set: ExampleSet = .validation, limit: Int? = nil) throws -> Evaluation? {
-        let e = try objective.evaluate(set, limit: limit, context: context)
+    public func evaluate(_ set: ExampleSet = .validation, limit: Int? = nil,
+                         pause: (() -> Void)? = nil) throws -> Evaluation? {
+        let e = try objective.evaluate(set, limit: limit, context: context(pause))
         if set == .validation, limit == nil, e != nil { state.lastValidation = e }
         return e
     }

@@ -56,6 +56,20 @@ public struct TrainingConfig: Codable, Sendable, Equatable {
     public static let dpoLearningRate = 2e-4
     public static let dpoEpochs = 2
 
+    /// The defaults for a method. DPO's: no dropout (the policy's log-probabilities are
+    /// compared with the reference's), a lower learning rate, fewer epochs, beta 0.1.
+    public static func defaults(method: String) -> TrainingConfig {
+        var c = TrainingConfig()
+        c.method = method
+        if method == "dpo" {
+            c.lora.dropout = 0
+            c.learningRate = dpoLearningRate
+            c.epochs = dpoEpochs
+            c.preference = PreferenceSettings()
+        }
+        return c
+    }
+
     /// Warm-up steps for a run of `total` steps.
     public func warmupSteps(total: Int) -> Int {
         warmup >= 1 ? Int(warmup) : Int((Double(total) * warmup).rounded(.up))

@@ -3,6 +3,7 @@ import ArgumentParser
 import DPOObjective
 import Foundation
 import Hub
+import Jobs
 import LlamaModel
 import Training
 

@@ -1,11 +1,13 @@
 import ArgumentParser
+import DaemonClient
 import Foundation
 import Hub
 import LlamaModel
 import DPOObjective
+import Jobs
 import Training
 
-struct Train: ParsableCommand {
+struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fine-tune a LoRA adapter on a JSONL file (SFT or DPO) and publish it to the hub.",
         discussion: """
@@ -17,6 +19,8 @@ struct Train: ParsableCommand {
         OpenAI's {"input": {"messages"}, "preferred_output", "non_preferred_output"}. The reference is the base \
         model, or the frozen --init-adapter that the policy starts from; its log-probabilities are computed once.
         Ctrl-C writes a checkpoint; continue with --resume JOB.
+        With a daemon running (graftd), the data is uploaded and the job runs in the daemon, beside inference; \
+        this command follows it, and Ctrl-C detaches (the job goes on: graft jobs events JOB --follow).
         """)
 
     @Argument(help: ArgumentHelp("Training data, JSON Lines.", valueName: "data.jsonl"))
@@ -55,21 +59,15 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Continue an interrupted job from its last checkpoint.", valueName: "job")) var resume: String?
     @Flag(help: "Print one JSON object with the adapter id and final metrics instead of the id.") var json = false
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var daemonOptions: DaemonOptions
 
     /// Settings from the options; `method` is the objective chosen (given or detected).
     func trainingConfig(method: String = "sft") throws -> TrainingConfig {
-        var c = TrainingConfig()
-        guard objectiveMethods.contains(method) else {
-            throw ValidationError("--method takes one of \(objectiveMethods.joined(separator: ", "))")
+        guard TrainingPlugins.methods.contains(method) else {
+            throw ValidationError("--method takes one of \(TrainingPlugins.methods.joined(separator: ", "))")
         }
-        c.method = method
-        if method == "dpo" {
-            // DPO's defaults: no dropout (the policy's log-probabilities are compared with the
-            // reference's), a lower learning rate, fewer epochs, a tie to the reference of 0.1.
-            c.lora.dropout = 0
-            c.learningRate = TrainingConfig.dpoLearningRate
-            c.epochs = TrainingConfig.dpoEpochs
-            var p = PreferenceSettings()
+        var c = TrainingConfig.defaults(method: method)
+        if var p = c.preference {
             if let beta { p.beta = beta }
             if let lossType { p.lossType = lossType.rawValue }
             if let labelSmoothing { p.labelSmoothing = labelSmoothing }
@@ -111,8 +109,12 @@ struct Train: ParsableCommand {
         return c
     }
 
-    func run() throws {
+    func run() async throws {
         let hub = modelOptions.registryOptions.hub
+        if resume == nil, let client = daemonOptions.client(for: hub) {
+            try await runInDaemon(client)
+            return
+        }
         let run: TrainingRun
         if let resume {
             guard data == nil, tenant == nil, name == nil else {
@@ -137,6 +139,44 @@ struct Train: ParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(result["id"] as? String ?? "")
+        }
+    }
+}
+
+extension Train {
+    /// Uploads the data, creates the job in the daemon with every setting given here, and
+    /// follows it.
+    func runInDaemon(_ client: DaemonClient) async throws {
+        guard let data else { throw ValidationError("give a data file") }
+        guard let name else { throw ValidationError("--name says what to call the adapter") }
+        let daemon = DaemonTraining(client: client)
+        let method = self.method ?? (looksLikePreferences(FileManager.default.contents(atPath: data) ?? Data()) ? "dpo" : "sft")
+        let config = try trainingConfig(method: method)
+        let trainingFile = try await daemon.upload(data, tenant: tenant)
+        var body: [String: Any] = [
+            "model": try await daemon.baseModel(), "training_file": trainingFile, "suffix": name,
+            "method": ["type": method == "dpo" ? "dpo" : "supervised"],
+            "graft_config": try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)),
+        ]
+        if let tenant { body["tenant"] = tenant }
+        if let validation { body["validation_file"] = try await daemon.upload(validation, tenant: tenant) }
+        let created = try await client.call(.POST, "/v1/fine_tuning/jobs", json: body)
+        guard let jobID = created["id"] as? String else { throw CLIError("the daemon did not return a job id") }
+        Terminal.note("job \(jobID) created in the daemon (\(daemonOptions.socket ?? "graftd.sock")); following it, Ctrl-C detaches")
+        let job = try await daemon.follow(jobID)
+        switch job["status"] as? String {
+        case "succeeded":
+            let id = job["fine_tuned_model"] as? String ?? ""
+            if json {
+                var out: [String: Any] = ["id": id, "job": jobID]
+                out["trained_tokens"] = job["trained_tokens"]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print(id)
+            }
+        case let status:
+            let message = (job["error"] as? [String: Any])?["message"] as? String ?? ""
+            throw CLIError("job \(jobID) \(status ?? "ended")" + (message.isEmpty ? "" : ": \(message)"))
         }
     }
 }
