@@ -24,6 +24,10 @@ public final class TrainingService: Sendable {
         /// Running jobs, and whether cancelling was asked.
         var running: [String: Bool] = [:]
         var tasks: [String: Task<Void, Never>] = [:]
+        /// Jobs waiting for validation, in order: validated one at a time, so the queue keeps
+        /// the order jobs were created in.
+        var toValidate: [JobDirectory] = []
+        var validating = false
         var stopping = false
     }
     private let state = Mutex(State())
@@ -48,9 +52,21 @@ public final class TrainingService: Sendable {
 
     /// A job just created (`validating_files`): checks its files, then queues it.
     func submit(_ job: JobDirectory) {
+        let start = state.withLock { s -> Bool in
+            s.toValidate.append(job)
+            if s.validating { return false }
+            s.validating = true
+            return true
+        }
+        guard start else { return }
         Task { [self] in
-            await validate(job)
-            pump()
+            while let next = state.withLock({ s -> JobDirectory? in
+                if s.toValidate.isEmpty { s.validating = false; return nil }
+                return s.toValidate.removeFirst()
+            }) {
+                await validate(next)
+                pump()
+            }
         }
     }
 
@@ -60,13 +76,19 @@ public final class TrainingService: Sendable {
             let model = engine.model
             let prepared = try await onThread { try spec.makeObjective(model: model) }
             guard prepared.objective.count(.train) > 0 else { throw JobError("\(spec.data.name) has no training examples") }
-            var s = JobState.read(job) ?? JobState(status: .queued)
-            guard s.status == .validatingFiles else { return }  // cancelled meanwhile
-            s.status = .queued
-            try s.write(to: job)
-            try JobRunner.appendEvent(to: job, ["type": "message", "level": "info",
-                                                "message": "Files validated (\(prepared.summary)); job queued"])
-            state.withLock { $0.queue.append(job) }
+            // Under the lock, so a cancel cannot slip in between the check and the write.
+            let queued = try state.withLock { queue -> Bool in
+                var s = JobState.read(job) ?? JobState(status: .queued)
+                guard s.status == .validatingFiles else { return false }  // cancelled meanwhile
+                s.status = .queued
+                try s.write(to: job)
+                queue.queue.append(job)
+                return true
+            }
+            if queued {
+                try JobRunner.appendEvent(to: job, ["type": "message", "level": "info",
+                                                    "message": "Files validated (\(prepared.summary)); job queued"])
+            }
         } catch {
             let param = (error as? DatasetError).map { _ in "training_file" }
             logger.info("job \(job.id): validation failed: \(error)")
@@ -150,17 +172,17 @@ public final class TrainingService: Sendable {
     /// Cancels a job: a waiting one at once, a running one after its current step (its last
     /// checkpoint is kept). Returns when the job's state says `cancelled`.
     func cancel(_ job: JobDirectory) async throws {
-        let wasWaiting = state.withLock { s -> Bool in
+        let cancelled = try state.withLock { s -> Bool in
             if s.running[job.id] != nil { s.running[job.id] = true; return false }
             s.queue.removeAll { $0 == job }
-            return true
-        }
-        if wasWaiting {
             var st = JobState.read(job) ?? JobState(status: .queued)
-            guard !st.status.isFinal else { return }
+            guard !st.status.isFinal else { return true }
             st.status = .cancelled
             st.finishedAt = Date()
             try st.write(to: job)
+            return true
+        }
+        if cancelled {
             try JobRunner.appendEvent(to: job, ["type": "message", "level": "info", "message": "The job was cancelled"])
             return
         }
