@@ -65,7 +65,8 @@ public final class JobRunner: @unchecked Sendable {  // used by one job loop at 
         var fields: [String: Any] = [
             "type": "step", "step": r.step, "total_steps": r.totalSteps, "epoch": r.epoch, "train_loss": r.trainLoss,
             "train_mean_token_accuracy": r.trainAccuracy, "lr": r.learningRate, "grad_norm": r.gradNorm,
-            "tokens_per_second": r.tokensPerSecond, "trained_tokens": t.state.trainedTokens,
+            "tokens_per_second": r.tokensPerSecond, "trained_tokens": t.state.trainedTokens, "tokens": r.tokens,
+            "seconds": r.seconds,
         ]
         for m in r.metrics { fields[m.name] = m.value }
         curve.train.append((r.step, r.trainLoss))

@@ -66,7 +66,7 @@ func eventsJSON(_ job: JobDirectory) -> [Listed] {
                 + String(format: ": training loss=%.4f", e["train_loss"] as? Double ?? 0)
                 + ((e["valid_loss"] as? Double).map { String(format: ", validation loss=%.4f", $0) } ?? "")
             var d = e
-            d["id"] = nil; d["time"] = nil; d["type"] = nil
+            d["id"] = nil; d["type"] = nil
             data = d
         }
         return Listed(id: id, json: [

@@ -119,7 +119,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         if train { return try runTrain() }
-        if serve { return try await runServe() }
+        if serve { return serveOptions.withJob ? try await runTrainServe() : try await runServe() }
         let t0 = Clock.now
         let model = try modelOptions.load(storage: weights)
         let loadSeconds = Clock.now - t0

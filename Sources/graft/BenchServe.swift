@@ -15,6 +15,16 @@ struct BenchServeOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("The daemon's socket (--serve; default: <registry>/graftd.sock).", valueName: "path"))
     var socket: String?
+
+    @Flag(name: .customLong("with-job"),
+          help: "With --serve: measure training while serving instead (time to first token without and with a job, job speed).")
+    var withJob = false
+
+    @Option(name: .customLong("job-requests"), help: "Short requests per phase (--with-job).")
+    var jobRequests = 12
+
+    @Option(name: .customLong("job-request-interval"), help: "Seconds between short requests while the job runs (--with-job).")
+    var jobRequestInterval = 3.0
 }
 
 /// What one streamed request measured.
