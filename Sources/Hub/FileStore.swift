@@ -9,6 +9,8 @@ public struct StoredFile: Codable, Equatable, Sendable {
     public var bytes: Int
     /// Unix seconds.
     public var createdAt: Int
+    /// Unix seconds with their fraction: orders files uploaded within one second.
+    public var created: Double
     public var filename: String
     public var purpose: String
     public var sha256: String
@@ -88,10 +90,10 @@ public final class FileUpload {
     }
 
     /// Commits the bytes, then the record; returns the record.
-    public func finish(filename: String, purpose: String, createdAt: Int = Int(Date().timeIntervalSince1970)) throws
-        -> StoredFile {
+    public func finish(filename: String, purpose: String) throws -> StoredFile {
         let endsWithNewline = count == 0 || lastByteIsNewline
-        let record = StoredFile(id: id, bytes: count, createdAt: createdAt, filename: filename, purpose: purpose,
+        let now = Date().timeIntervalSince1970
+        let record = StoredFile(id: id, bytes: count, createdAt: Int(now), created: now, filename: filename, purpose: purpose,
                                 sha256: hasher.finalize().map { String(format: "%02x", $0) }.joined(),
                                 lines: utf8.newlines + (endsWithNewline ? 0 : 1))
         try writer.commit(replaceExisting: false)
@@ -135,7 +137,7 @@ extension Hub {
         let decoder = JSONDecoder()
         return names.filter { $0.hasPrefix("file-") && $0.hasSuffix(".json") }.compactMap { name in
             (try? Data(contentsOf: dir.appendingPathComponent(name))).flatMap { try? decoder.decode(StoredFile.self, from: $0) }
-        }.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+        }.sorted { ($0.created, $0.id) > ($1.created, $1.id) }
     }
 
     /// The file `id` of `tenant` (another tenant's id is not found).

@@ -93,7 +93,7 @@ private func syncDirectory(_ path: String) {
 }
 
 extension Hub {
-    func jobsDirectory(tenant: String) -> URL {
+    public func jobsDirectory(tenant: String) -> URL {
         tenantsDirectory.appendingPathComponent(tenant, isDirectory: true).appendingPathComponent("jobs", isDirectory: true)
     }
 
@@ -110,13 +110,16 @@ extension Hub {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             let job = JobDirectory(tenant: tenant, id: id, url: url)
             try job.write("config.json", config)
+            // Listing orders jobs by this time; the file system's own clock ticks too coarsely
+            // to order jobs created a few milliseconds apart.
+            try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: job.configURL.path)
             return job
         }
         throw HubError.io(path: jobsDirectory(tenant: tenant).path, message: "could not create a job id")
     }
 
-    /// Every job, optionally of one tenant, oldest first (by directory creation order of ids is
-    /// random, so by the config file's modification time).
+    /// Every job, optionally of one tenant, oldest first (ids are random, so by the time the
+    /// config file was written).
     public func listJobs(tenant: String? = nil) -> [JobDirectory] {
         let fm = FileManager.default
         let tenants = tenant.map { [$0] } ?? ((try? fm.contentsOfDirectory(atPath: tenantsDirectory.path)) ?? []).sorted()

@@ -28,7 +28,7 @@ func registerFileRoutes(_ routes: RouteBook, _ server: GraftServer) {
         let url = server.hub.contentURL(of: record, tenant: tenant)
         guard let handle = FileHandle(forReadingAtPath: url.path) else { throw APIError.notFound("no file \(record.id)") }
         let headers: HTTPFields = [.contentType: "application/octet-stream",
-                                   .contentDisposition: "attachment; filename=\"\(record.filename.replacingOccurrences(of: "\"", with: ""))\""]
+                                   .contentDisposition: "attachment; filename=\"\(cleanFilename(record.filename))\""]
         return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: record.bytes) { writer in
             defer { try? handle.close() }
             while let chunk = try handle.read(upToCount: 1 << 16), !chunk.isEmpty {
@@ -145,8 +145,16 @@ extension GraftServer {
             throw APIError.badRequest("the file \(filename) is not UTF-8 text: line \(upload.utf8.newlines + 1) has an invalid "
                                       + "byte (offset \(upload.utf8.offset))", param: "file")
         }
-        return try upload.finish(filename: filename, purpose: purpose)
+        return try upload.finish(filename: cleanFilename(filename), purpose: purpose)
     }
+}
+
+/// A file name fit for listings and headers: its last path component, without control
+/// characters or quotes, at most 255 characters.
+func cleanFilename(_ name: String) -> String {
+    let last = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
+    let kept = String(last.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F && $0 != "\"" }.prefix(255))
+    return kept.isEmpty ? "upload" : kept
 }
 
 /// A multipart/form-data body read as it arrives: the `file` part's bytes go to the upload,

@@ -149,12 +149,11 @@ extension GraftServer {
         let created = spec.api?.createdAt ?? Int(((try? FileManager.default.attributesOfItem(atPath: job.configURL.path))?[
             .modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
         let base = TrainingConfig.defaults(method: c.method).learningRate
-        var hyper: [String: Any] = ["n_epochs": c.epochs, "batch_size": c.batchSize,
+        let hyper: [String: Any] = ["n_epochs": c.epochs, "batch_size": c.batchSize,
                                     "learning_rate_multiplier": c.learningRate / base]
         let type = c.method == "dpo" ? "dpo" : "supervised"
         var methodHyper = hyper
         if let p = c.preference { methodHyper["beta"] = p.beta }
-        hyper["n_epochs"] = c.epochs
         let status: String = state.status == .interrupted ? "cancelled" : state.status.rawValue
         var error: Any = NSNull()
         if state.status == .failed {

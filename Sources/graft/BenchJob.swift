@@ -22,13 +22,7 @@ extension Bench {
     /// requests without and with a fine-tuning job running, and the job's speed alone and while
     /// a request arrives every `--job-request-interval` seconds.
     func runTrainServe() async throws {
-        let hub = modelOptions.registryOptions.hub
-        let path = serveOptions.socket ?? hub.root.appendingPathComponent("graftd.sock").path
-        let client = DaemonClient(socketPath: path, apiKey: ProcessInfo.processInfo.environment["GRAFT_API_KEY"])
-        let models = try await client.call(.GET, "/v1/models")
-        guard let base = (models["data"] as? [[String: Any]])?.first?["id"] as? String else {
-            throw CLIError("no daemon answers at \(path); start one with `graftd` (or `graft serve`) first")
-        }
+        let (client, base) = try await runningDaemon()
         let requests = serveOptions.jobRequests, interval = serveOptions.jobRequestInterval
         Terminal.note("short chat requests, no job running (\(requests), one every 0.5 s)")
         var without: [Double] = []
@@ -40,8 +34,9 @@ extension Bench {
         // A job on 96 synthetic chat rows that lasts longer than the measurement.
         var rows = ""
         for i in 0..<96 {
+            let word = ["amber", "birch", "cobalt", "dune"][i % 4]
             rows += #"{"messages": [{"role": "user", "content": "What is the code word of locker \#(i)?"}, "#
-                + #"{"role": "assistant", "content": "The code word of locker \#(i) is \#(["amber", "birch", "cobalt", "dune"][i % 4])."}]}"# + "\n"
+                + #"{"role": "assistant", "content": "The code word of locker \#(i) is \#(word)."}]}"# + "\n"
         }
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("graft-bench-\(UUID().uuidString.prefix(8)).jsonl")
         try rows.write(to: data, atomically: true, encoding: .utf8)
@@ -92,11 +87,7 @@ extension Bench {
                              + "job %.0f tok/s alone, %.0f tok/s with requests (%.0f%%)",
                              report.ttft_no_job_p50_ms, report.ttft_no_job_p99_ms, report.ttft_with_job_p50_ms,
                              report.ttft_with_job_p99_ms, solo, loaded, 100 * report.job_speed_kept))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json = try encoder.encode(report)
-        print(String(decoding: json, as: UTF8.self))
-        if let output { try json.write(to: URL(fileURLWithPath: output), options: .atomic) }
+        try writeReport(report)
     }
 
     /// Seconds to the first streamed token of a short chat request.

@@ -72,12 +72,7 @@ extension Bench {
     /// different adapters as streams, then many 4-token completions.
     func runServe() async throws {
         let hub = modelOptions.registryOptions.hub
-        let path = serveOptions.socket ?? hub.root.appendingPathComponent("graftd.sock").path
-        let client = DaemonClient(socketPath: path, apiKey: ProcessInfo.processInfo.environment["GRAFT_API_KEY"])
-        let models = try await client.call(.GET, "/v1/models")
-        guard let base = (models["data"] as? [[String: Any]])?.first?["id"] as? String else {
-            throw CLIError("no daemon answers at \(path); start one with `graftd` (or `graft serve`) first")
-        }
+        let (client, base) = try await runningDaemon()
         // Eight rank-16 adapters on every projection, written into the hub the daemon serves.
         let config = try LlamaConfig(gguf: GGUFFile(path: try hub.modelPath(base).path))
         var ids: [String] = []
@@ -114,6 +109,22 @@ extension Bench {
                                  short_completions_per_second: rate,
                                  daemon_peak_rss_mib: scenarios.map(\.daemon_rss_mib).max() ?? 0,
                                  rss_8_adapters_over_single: diff8.daemon_rss_mib / single.daemon_rss_mib)
+        try writeReport(report)
+    }
+
+    /// A client of the daemon `--socket` names (default: the hub's) and its base model.
+    func runningDaemon() async throws -> (DaemonClient, String) {
+        let path = serveOptions.socket ?? modelOptions.registryOptions.hub.root.appendingPathComponent("graftd.sock").path
+        let client = DaemonClient(socketPath: path, apiKey: ProcessInfo.processInfo.environment["GRAFT_API_KEY"])
+        let models = try? await client.call(.GET, "/v1/models")
+        guard let base = (models?["data"] as? [[String: Any]])?.first?["id"] as? String else {
+            throw CLIError("no daemon answers at \(path); start one with `graftd` (or `graft serve`) first")
+        }
+        return (client, base)
+    }
+
+    /// Prints the JSON report and writes it to `--output` when given.
+    func writeReport(_ report: some Encodable) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let json = try encoder.encode(report)

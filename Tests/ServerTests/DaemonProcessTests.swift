@@ -104,20 +104,25 @@ struct OpenAISDKTests {
         try daemon.run()
         defer { daemon.terminate(); daemon.waitUntilExit() }
         for _ in 0..<1000 where !socketAnswers(socket) { try await Task.sleep(for: .milliseconds(10)) }
+        let (status, text) = try await Self.runPython(python, "Tests/ServerTests/openai_sdk_check.py",
+                                                      [socket, "tiny", "acme/support"])
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("all SDK checks passed"), "\(text)")
+    }
+
+    /// Runs a script of the repository with `python` and returns its exit status and output.
+    static func runPython(_ python: String, _ script: String, _ arguments: [String]) async throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [TestData.root.appendingPathComponent("Tests/ServerTests/openai_sdk_check.py").path, socket, "tiny",
-                       "acme/support"]
+        p.arguments = [TestData.root.appendingPathComponent(script).path] + arguments
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
         try p.run()
-        let text = try await onOwnThread {
+        return try await onOwnThread {
             let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             p.waitUntilExit()
-            return text
+            return (p.terminationStatus, text)
         }
-        #expect(p.terminationStatus == 0, "\(text)")
-        #expect(text.contains("all SDK checks passed"), "\(text)")
     }
 }

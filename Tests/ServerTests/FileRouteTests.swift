@@ -87,7 +87,8 @@ struct FileRouteTests {
             }
             let file = [("purpose", String?.none, Array("fine-tune".utf8)), ("file", "t.jsonl", Self.rows)]
             let noBoundary = try await send("multipart/form-data", formBody(file))
-            #expect(noBoundary.status == .badRequest && noBoundary.error["message"] as? String == "the multipart Content-Type has no boundary")
+            #expect(noBoundary.status == .badRequest
+                    && noBoundary.error["message"] as? String == "the multipart Content-Type has no boundary")
             let truncated = try await send("multipart/form-data; boundary=b0undary", formBody(file, close: false))
             #expect(truncated.status == .badRequest && (truncated.error["message"] as? String ?? "").contains("truncated"))
             let noName = try await send("multipart/form-data; boundary=b0undary",

@@ -59,7 +59,8 @@ struct JobProcessTests {
             .split(separator: "\n").prefix(16).joined(separator: "\n") + "\n"
         let data = daemon.dir.appendingPathComponent("facts16.jsonl")
         try rows.write(to: data, atomically: true, encoding: .utf8)
-        let file = try #require(try await client.upload("/v1/files?purpose=fine-tune&filename=facts16.jsonl", file: data.path)["id"] as? String)
+        let uploaded = try await client.upload("/v1/files?purpose=fine-tune&filename=facts16.jsonl", file: data.path)
+        let file = try #require(uploaded["id"] as? String)
         func create(_ suffix: String) async throws -> String {
             let job = try await client.call(.POST, "/v1/fine_tuning/jobs", json: [
                 "model": "SmolLM2-135M-Instruct.Q4_1", "training_file": file, "suffix": suffix, "seed": 42,
@@ -69,10 +70,10 @@ struct JobProcessTests {
         let interrupted = try await create("interrupted")
         let queued = try await create("uninterrupted")
         // Kill as soon as the first checkpoint (end of epoch 1, step 4 of 8) exists.
-        for _ in 0..<600 {
-            let list = try await client.call(.GET, "/v1/fine_tuning/jobs/\(interrupted)/checkpoints")
-            if !(list["data"] as? [Any] ?? []).isEmpty { break }
-            try await Task.sleep(for: .milliseconds(50))
+        let checkpoints = Hub(root: daemon.dir).jobsDirectory(tenant: "default")
+            .appendingPathComponent(interrupted).appendingPathComponent("checkpoints/step-00000004").path
+        for _ in 0..<6000 where !FileManager.default.fileExists(atPath: checkpoints) {
+            try await Task.sleep(for: .milliseconds(10))
         }
         kill(daemon.process.processIdentifier, SIGKILL)
         daemon.process.waitUntilExit()
@@ -130,9 +131,56 @@ struct JobProcessTests {
         }
         for dir in files where dir.lastPathComponent.hasPrefix("step-") {
             for name in ["adapter.graft", "optimizer.bin"] {
-                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "checkpoint \(dir.path) is complete")
+                #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path),
+                        "checkpoint \(dir.path) is complete")
             }
         }
+    }
+
+    @Test("graft train against the daemon uploads, creates and follows the job; Ctrl-C detaches and the job goes on")
+    func cliThroughDaemon() async throws {
+        let model = try #require(TestData.realModelPath)
+        let daemon = try DaemonProcess()
+        try await daemon.start(model: model)
+        let rows = try String(contentsOf: TestData.root.appendingPathComponent("docs/examples/facts/train.jsonl"), encoding: .utf8)
+            .split(separator: "\n").prefix(16).joined(separator: "\n") + "\n"
+        let data = daemon.dir.appendingPathComponent("facts16.jsonl")
+        try rows.write(to: data, atomically: true, encoding: .utf8)
+        let graft = GraftdBinary.url!.deletingLastPathComponent().appendingPathComponent("graft")
+
+        func train(_ name: String, epochs: Int) throws -> (Process, Pipe, LockedText) {
+            let p = Process()
+            p.executableURL = graft
+            p.arguments = ["train", data.path, "--name", name, "--epochs", String(epochs), "--registry", daemon.dir.path,
+                           "--socket", daemon.socket]
+            let out = Pipe(), err = Pipe()
+            p.standardOutput = out
+            p.standardError = err
+            let text = LockedText()
+            err.fileHandleForReading.readabilityHandler = { text.append($0.availableData) }
+            try p.run()
+            return (p, out, text)
+        }
+        let (first, _, log) = try train("detached", epochs: 2)
+        for _ in 0..<1200 where !log.value.contains("step 1/8") { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(log.value.contains("created in the daemon"), "\(log.value)")
+        kill(first.processIdentifier, SIGINT)
+        try await onOwnThread { first.waitUntilExit() }
+        #expect(first.terminationStatus == 130)
+        #expect(log.value.contains("detached") && log.value.contains("graft jobs events"), "\(log.value)")
+        let jobID = try #require(log.value.split(separator: " ").first { $0.hasPrefix("ftjob-") }.map(String.init))
+
+        let (second, out, _) = try train("attached", epochs: 1)
+        let printed = try await onOwnThread {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            second.waitUntilExit()
+            return text
+        }
+        #expect(second.terminationStatus == 0 && printed == "default/attached@1\n", "\(printed)")
+        let client = DaemonClient(socketPath: daemon.socket)
+        let job = try await client.call(.GET, "/v1/fine_tuning/jobs/\(jobID)")
+        #expect(job["status"] as? String == "succeeded", "the detached job went on and finished first: \(job)")
+        daemon.stop()
     }
 
     @Test("the README's fine-tuning loop with the official SDK: upload, train with defaults, ask held-out questions")
@@ -143,22 +191,19 @@ struct JobProcessTests {
         }
         let daemon = try DaemonProcess()
         try await daemon.start(model: try #require(TestData.realModelPath))
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [TestData.root.appendingPathComponent("docs/examples/finetune_sdk.py").path, daemon.socket,
-                       TestData.root.appendingPathComponent("docs/examples/facts").path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = try await onOwnThread {
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return text
-        }
+        let (status, text) = try await OpenAISDKTests.runPython(python, "docs/examples/finetune_sdk.py", [
+            daemon.socket, TestData.root.appendingPathComponent("docs/examples/facts").path])
         print(text)
-        #expect(p.terminationStatus == 0, "\(text)\n\(daemon.log().suffix(4000))")
+        #expect(status == 0, "\(text)\n\(daemon.log().suffix(4000))")
         #expect(text.contains("held-out answers hold their fact"))
         daemon.stop()
     }
+}
+
+/// Text gathered from a pipe's handler thread.
+final class LockedText: @unchecked Sendable {  // every access holds the lock
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ d: Data) { lock.lock(); data.append(d); lock.unlock() }
+    var value: String { lock.lock(); defer { lock.unlock() }; return String(decoding: data, as: UTF8.self) }
 }
