@@ -145,7 +145,9 @@ final class TrainingPassState {
     func head(_ rows: [LabelledRow], losses: inout [SequenceLoss], backward: Bool, pause: (() -> Void)? = nil) {
         let vocab = c.vocabularySize, final = tape.x(c.layers)
         if backward { dres.update(repeating: 0, count: T * c.dim) }
-        let chunk = 128
+        // Rows per chunk: large enough for the GEMM, small enough that a chunk's forward or
+        // backward (the stretches between pauses) stays short.
+        let chunk = 64
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: min(chunk, max(rows.count, 1)) * vocab)
         let h = UnsafeMutablePointer<Float>.allocate(capacity: chunk * c.dim * 3)
         defer { logits.deallocate(); h.deallocate() }
@@ -179,6 +181,7 @@ final class TrainingPassState {
                 if hit[i] { losses[r.sequence].correct += 1 }
             }
             if backward {
+                pause?()
                 let block = 2048
                 var v0 = 0
                 while v0 < vocab {
