@@ -29,6 +29,10 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong("max-tokens"), help: "Limit on prompt plus completion tokens per request.")
     public var maxTokens = 4096
 
+    @Option(name: .customLong("prefill-tokens"),
+            help: "Prompt tokens prefilled per step while other requests decode (smaller: shorter steps, slower prompts).")
+    public var prefillTokens = EngineLimits().prefillTokensPerStep
+
     @Option(name: .customLong("kv-budget-mb"), help: "Key/value cache memory for active sequences, in MiB.")
     public var kvBudgetMB = 2048
 
@@ -57,7 +61,7 @@ public struct ServeOptions: ParsableArguments {
 
     public func validate() throws {
         guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
-              drainSeconds >= 0, maxFileMB >= 1, trainingSlots >= 1, maxQueuedJobs >= 1 else {
+              drainSeconds >= 0, maxFileMB >= 1, prefillTokens >= 1, trainingSlots >= 1, maxQueuedJobs >= 1 else {
             throw ValidationError("limits must be positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -72,6 +76,7 @@ public struct ServeOptions: ParsableArguments {
         s.limits.maxQueued = maxQueued
         s.limits.maxTotalTokens = maxTokens
         s.limits.kvBudgetBytes = kvBudgetMB << 20
+        s.limits.prefillTokensPerStep = prefillTokens
         s.adapterCacheBytes = adapterCacheMB << 20
         s.maxBodyBytes = maxBodyMB << 20
         s.drainSeconds = drainSeconds

@@ -46,12 +46,35 @@ extension Bench {
         let job = try await client.call(.POST, "/v1/fine_tuning/jobs", json: [
             "model": base, "training_file": fileID, "suffix": "bench-job", "hyperparameters": ["n_epochs": 50]])
         let jobID = job["id"] as? String ?? ""
-        defer {
-            Task { [client] in
-                _ = try? await client.call(.POST, "/v1/fine_tuning/jobs/\(jobID)/cancel")
-                _ = try? await client.call(.DELETE, "/v1/files/\(fileID)")
-            }
+        let measured: (solo: Double, loaded: Double, with: [Double])
+        do {
+            measured = try await measureWithJob(client, base: base, jobID: jobID)
+        } catch {
+            _ = try? await client.call(.POST, "/v1/fine_tuning/jobs/\(jobID)/cancel")
+            throw error
         }
+        _ = try await client.call(.POST, "/v1/fine_tuning/jobs/\(jobID)/cancel")
+        _ = try? await client.call(.DELETE, "/v1/files/\(fileID)")
+        let (solo, loaded, with) = measured
+        let report = TrainServeReport(
+            model: base, requests_per_phase: requests, request_interval_s: interval,
+            ttft_no_job_p50_ms: percentile(without, 0.5) * 1000, ttft_no_job_p99_ms: percentile(without, 0.99) * 1000,
+            ttft_with_job_p50_ms: percentile(with, 0.5) * 1000, ttft_with_job_p99_ms: percentile(with, 0.99) * 1000,
+            ttft_p99_with_over_without_job: percentile(with, 0.99) / max(percentile(without, 0.99), 1e-9),
+            job_tokens_per_second_solo: solo, job_tokens_per_second_with_requests: loaded,
+            job_speed_kept: loaded / max(solo, 1e-9))
+        Terminal.note(String(format: "first token without a job p50 %.0f ms p99 %.0f ms; with a job p50 %.0f ms p99 %.0f ms; "
+                             + "job %.0f tok/s alone, %.0f tok/s with requests (%.0f%%)",
+                             report.ttft_no_job_p50_ms, report.ttft_no_job_p99_ms, report.ttft_with_job_p50_ms,
+                             report.ttft_with_job_p99_ms, solo, loaded, 100 * report.job_speed_kept))
+        try writeReport(report)
+    }
+
+    /// The job alone, then with a short request every `--job-request-interval` seconds: the
+    /// job's speed in both windows and the requests' times to first token.
+    private func measureWithJob(_ client: DaemonClient, base: String, jobID: String) async throws
+        -> (solo: Double, loaded: Double, with: [Double]) {
+        let requests = serveOptions.jobRequests, interval = serveOptions.jobRequestInterval
         // Wait for its first steps (the start-up pass and the first step are not timed).
         while try await Self.stepEvents(client, jobID).count < 2 { try await Task.sleep(for: .milliseconds(500)) }
 
@@ -74,20 +97,8 @@ extension Bench {
         let events = try await Self.stepEvents(client, jobID)
         let solo = Self.throughput(events, from: soloStart, to: soloEnd)
         let loaded = Self.throughput(events, from: loadStart, to: loadEnd)
-        _ = try await client.call(.POST, "/v1/fine_tuning/jobs/\(jobID)/cancel")
 
-        let report = TrainServeReport(
-            model: base, requests_per_phase: requests, request_interval_s: interval,
-            ttft_no_job_p50_ms: percentile(without, 0.5) * 1000, ttft_no_job_p99_ms: percentile(without, 0.99) * 1000,
-            ttft_with_job_p50_ms: percentile(with, 0.5) * 1000, ttft_with_job_p99_ms: percentile(with, 0.99) * 1000,
-            ttft_p99_with_over_without_job: percentile(with, 0.99) / max(percentile(without, 0.99), 1e-9),
-            job_tokens_per_second_solo: solo, job_tokens_per_second_with_requests: loaded,
-            job_speed_kept: loaded / max(solo, 1e-9))
-        Terminal.note(String(format: "first token without a job p50 %.0f ms p99 %.0f ms; with a job p50 %.0f ms p99 %.0f ms; "
-                             + "job %.0f tok/s alone, %.0f tok/s with requests (%.0f%%)",
-                             report.ttft_no_job_p50_ms, report.ttft_no_job_p99_ms, report.ttft_with_job_p50_ms,
-                             report.ttft_with_job_p99_ms, solo, loaded, 100 * report.job_speed_kept))
-        try writeReport(report)
+        return (solo, loaded, with)
     }
 
     /// Seconds to the first streamed token of a short chat request.

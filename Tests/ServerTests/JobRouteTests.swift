@@ -174,4 +174,20 @@ struct JobRouteTests {
             #expect(try await client.execute(uri: "/v1/files/\(long)", method: .delete).status == .ok)
         }
     }
+
+    @Test("a tenant's waiting jobs are limited (429 that says so, not retried)")
+    func waitingLimit() async throws {
+        let h = try Harness { $0.maxQueuedJobsPerTenant = 1 }
+        try await h.test { client in
+            let long = try await client.fileID(chatRows(64, padding: 50))
+            let body: [String: Any] = ["model": "tiny", "training_file": long, "hyperparameters": ["n_epochs": 50, "batch_size": 1]]
+            let first = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            _ = try await client.waitForJob(first) { $0["status"] as? String == "running" }
+            let second = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            let third = try await client.post("/v1/fine_tuning/jobs", body)
+            #expect(third.status == .tooManyRequests && third.error["code"] as? String == "too_many_queued_jobs")
+            #expect(third.headers[shouldRetryHeader] == "false")
+            for id in [second, first] { _ = try await client.post("/v1/fine_tuning/jobs/\(id)/cancel", [:]) }
+        }
+    }
 }
