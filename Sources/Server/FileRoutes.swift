@@ -7,12 +7,11 @@ import MultipartKit
 /// delete, content. A tenant sees only its own files; uploads stream to disk.
 func registerFileRoutes(_ routes: RouteBook, _ server: GraftServer) {
     routes.add(.post, "/v1/files") { request, context in
-        let tenant = try context.principal.acting(for: request.uri.queryParameters["tenant"].map { String($0) })
-        let record = try await server.upload(request, tenant: tenant)
+        let record = try await server.upload(request, tenant: try context.principal.acting(for: tenantParameter(request)))
         return jsonResponse(fileJSON(record))
     }
     routes.add(.get, "/v1/files") { request, context in
-        try server.listFiles(request, tenant: context.principal.acting(for: request.uri.queryParameters["tenant"].map { String($0) }))
+        try server.listFiles(request, tenant: context.principal.acting(for: tenantParameter(request)))
     }
     routes.add(.get, "/v1/files/{id}") { _, context in
         jsonResponse(fileJSON(try server.file(context).file))
@@ -62,6 +61,11 @@ func paginate<T>(_ items: [T], id: KeyPath<T, String>, after: String?, limit: St
         rest = items[(i + 1)...]
     }
     return (Array(rest.prefix(n)), rest.count > n)
+}
+
+/// The `tenant` query parameter (admins acting for another tenant).
+func tenantParameter(_ request: Request) -> String? {
+    request.uri.queryParameters["tenant"].map { String($0) }
 }
 
 /// The `after` and `limit` query parameters.

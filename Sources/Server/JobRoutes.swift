@@ -14,7 +14,7 @@ func registerJobRoutes(_ routes: RouteBook, _ server: GraftServer) {
         return jsonResponse(try server.jobJSON(job))
     }
     routes.add(.get, "/v1/fine_tuning/jobs") { request, context in
-        try server.listJobs(request, tenant: context.principal.acting(for: request.uri.queryParameters["tenant"].map { String($0) }))
+        try server.listJobs(request, tenant: context.principal.acting(for: tenantParameter(request)))
     }
     routes.add(.get, "/v1/fine_tuning/jobs/{id}") { _, context in
         jsonResponse(try server.jobJSON(try server.job(context)))
