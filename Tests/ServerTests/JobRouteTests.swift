@@ -190,4 +190,25 @@ struct JobRouteTests {
             for id in [second, first] { _ = try await client.post("/v1/fine_tuning/jobs/\(id)/cancel", [:]) }
         }
     }
+
+    @Test("with two training slots two jobs run at once, taking turns on the engine")
+    func twoSlots() async throws {
+        let h = try Harness { $0.trainingSlots = 2 }
+        try await h.test { client in
+            let long = try await client.fileID(chatRows(64, padding: 50))
+            let body: [String: Any] = ["model": "tiny", "training_file": long, "hyperparameters": ["n_epochs": 50, "batch_size": 1]]
+            let a = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            let b = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            _ = try await client.waitForJob(a) { $0["status"] as? String == "running" }
+            let second = try await client.waitForJob(b) {
+                ($0["progress"] as? [String: Any])?["step"] as? Int ?? 0 > 0
+            }
+            #expect(second["status"] as? String == "running", "the second job trains beside the first")
+            let first = try await client.get("/v1/fine_tuning/jobs/\(a)").json
+            #expect(first["status"] as? String == "running")
+            for id in [a, b] {
+                #expect(try await client.post("/v1/fine_tuning/jobs/\(id)/cancel", [:]).json["status"] as? String == "cancelled")
+            }
+        }
+    }
 }
