@@ -137,10 +137,20 @@ extension Hub {
 
     /// The job with this id, of any tenant (or of `tenant` only).
     public func job(_ id: String, tenant: String? = nil) throws -> JobDirectory {
-        guard let job = listJobs(tenant: tenant).first(where: { $0.id == id }) else {
-            throw JobNotFound(description: "no job \(id)" + (tenant.map { " for tenant \($0)" } ?? "") + " in the hub")
+        let fm = FileManager.default
+        let tenants = tenant.map { [$0] } ?? ((try? fm.contentsOfDirectory(atPath: tenantsDirectory.path)) ?? []).sorted()
+        // Ids are looked up by path (the daemon does this on every poll), so only well-formed
+        // ones: no separators, nothing that could leave the jobs directory.
+        if id.hasPrefix("ftjob-"), id.count > 6, id.dropFirst(6).allSatisfy(\.isHexDigit) {
+            for t in tenants {
+                let url = jobsDirectory(tenant: t).appendingPathComponent(id, isDirectory: true)
+                var isDirectory: ObjCBool = false
+                if fm.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+                    return JobDirectory(tenant: t, id: id, url: url)
+                }
+            }
         }
-        return job
+        throw JobNotFound(description: "no job \(id)" + (tenant.map { " for tenant \($0)" } ?? "") + " in the hub")
     }
 }
 

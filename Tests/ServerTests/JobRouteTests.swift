@@ -8,6 +8,12 @@ import Testing
 
 let shouldRetryHeader = HTTPField.Name("x-should-retry")!
 
+/// A job on `file` long enough (50 epochs, one row per step) to be queued, cancelled or
+/// watched while it runs.
+func longJob(_ file: String, epochs: Int = 50) -> [String: Any] {
+    ["model": "tiny", "training_file": file, "hyperparameters": ["n_epochs": epochs, "batch_size": 1]]
+}
+
 /// Chat rows teaching the tiny model one answer.
 func chatRows(_ n: Int, answer: String = "blue", padding: Int = 0) -> [UInt8] {
     var out = ""
@@ -23,6 +29,12 @@ extension TestClientProtocol {
     func fileID(_ bytes: [UInt8], headers: HTTPFields = [:]) async throws -> String {
         let r = try await uploadFile(bytes, headers: headers)
         return try #require(r.json["id"] as? String, "\(r.text)")
+    }
+
+    /// Creates a job and returns its id.
+    func createJob(_ body: [String: Any]) async throws -> String {
+        let r = try await post("/v1/fine_tuning/jobs", body)
+        return try #require(r.json["id"] as? String, "\(r.text)" as Comment)
     }
 
     /// Polls the job until its status is final (or `until` says stop).
@@ -140,12 +152,9 @@ struct JobRouteTests {
         try await h.test { client in
             // Long rows: the first job takes far longer than the test needs to queue and cancel.
             let long = try await client.fileID(chatRows(64, padding: 50))
-            func create(_ epochs: Int) async throws -> String {
-                let r = try await client.post("/v1/fine_tuning/jobs", [
-                    "model": "tiny", "training_file": long, "hyperparameters": ["n_epochs": epochs, "batch_size": 1]])
-                return try #require(r.json["id"] as? String, "\(r.text)" as Comment)
-            }
-            let a = try await create(50), b = try await create(1), c = try await create(1)
+            let a = try await client.createJob(longJob(long))
+            let b = try await client.createJob(longJob(long, epochs: 1))
+            let c = try await client.createJob(longJob(long, epochs: 1))
             let running = try await client.waitForJob(a) { $0["status"] as? String == "running" }
             #expect(running["status"] as? String == "running")
             let queued = try await client.waitForJob(b) { $0["status"] as? String == "queued" }
@@ -180,11 +189,10 @@ struct JobRouteTests {
         let h = try Harness { $0.maxQueuedJobsPerTenant = 1 }
         try await h.test { client in
             let long = try await client.fileID(chatRows(64, padding: 50))
-            let body: [String: Any] = ["model": "tiny", "training_file": long, "hyperparameters": ["n_epochs": 50, "batch_size": 1]]
-            let first = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            let first = try await client.createJob(longJob(long))
             _ = try await client.waitForJob(first) { $0["status"] as? String == "running" }
-            let second = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
-            let third = try await client.post("/v1/fine_tuning/jobs", body)
+            let second = try await client.createJob(longJob(long))
+            let third = try await client.post("/v1/fine_tuning/jobs", longJob(long))
             #expect(third.status == .tooManyRequests && third.error["code"] as? String == "too_many_queued_jobs")
             #expect(third.headers[shouldRetryHeader] == "false")
             for id in [second, first] { _ = try await client.post("/v1/fine_tuning/jobs/\(id)/cancel", [:]) }
@@ -196,9 +204,8 @@ struct JobRouteTests {
         let h = try Harness { $0.trainingSlots = 2 }
         try await h.test { client in
             let long = try await client.fileID(chatRows(64, padding: 50))
-            let body: [String: Any] = ["model": "tiny", "training_file": long, "hyperparameters": ["n_epochs": 50, "batch_size": 1]]
-            let a = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
-            let b = try #require(try await client.post("/v1/fine_tuning/jobs", body).json["id"] as? String)
+            let a = try await client.createJob(longJob(long))
+            let b = try await client.createJob(longJob(long))
             _ = try await client.waitForJob(a) { $0["status"] as? String == "running" }
             let second = try await client.waitForJob(b) {
                 ($0["progress"] as? [String: Any])?["step"] as? Int ?? 0 > 0
