@@ -139,6 +139,9 @@ public final class LlamaModel: @unchecked Sendable {
                 .init(layer.query, ws.q, updates: qkv[0]), .init(layer.key, ws.k, updates: qkv[1]),
                 .init(layer.value, ws.v, updates: qkv[2]),
             ], pool: pool)
+            // Decoding sequences (a few rows each) share one parallel attention pass; prompt
+            // chunks take the blocked path one at a time.
+            var short: [Attention.Sequence] = []
             for (s, seg) in segments.enumerated() {
                 let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
                 let keys = seg.cache.keys(l), values = seg.cache.values(l)
@@ -146,10 +149,16 @@ public final class LlamaModel: @unchecked Sendable {
                 rope.apply(ws.k + row * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
                 (keys + start * c.kvDim).update(from: ws.k + row * c.kvDim, count: n * c.kvDim)
                 (values + start * c.kvDim).update(from: ws.v + row * c.kvDim, count: n * c.kvDim)
+                if n <= Attention.batchedRows {
+                    short.append(.init(q: ws.q + row * c.dim, out: ws.attention + row * c.dim, keys: keys,
+                                       values: values, rows: n, positions: start + n))
+                    continue
+                }
                 Attention.forward(out: ws.attention + row * c.dim, ldo: c.dim, q: ws.q + row * c.dim, ldq: c.dim,
                                   keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
                                   shape: shape, pool: pool)
             }
+            Attention.forward(short, ldo: c.dim, ldq: c.dim, ldkv: c.kvDim, shape: shape, pool: pool)
             let o = lora(l, [.output], x: ws.attention, ldx: c.dim)
             Linear.project(ws.attention, rows: T, ldx: c.dim, into: [.init(layer.output, xn, updates: o[0])], pool: pool)
             add(x, xn, T * c.dim)

@@ -79,4 +79,51 @@ struct AttentionTests {
             expectClose(step, Array(full[t * 64..<(t + 1) * 64]), tolerance: 1e-5, "row \(t)")
         }
     }
+
+    @Test("a batch of short sequences equals each sequence alone, bit for bit", arguments: [(16, 3), (64, 3), (24, 2), (64, 1)])
+    func batchedEqualsSingle(headDim hd: Int, group: Int) {
+        var rng = SeededRandom(seed: 430 + UInt64(hd * 10 + group))
+        let shape = Attention.Shape(heads: 2 * group, kvHeads: 2, headDim: hd)
+        let qw = shape.heads * hd, kvw = 2 * hd
+        let sequences = [(rows: 1, positions: 1), (rows: 1, positions: 37), (rows: 4, positions: 9), (rows: 2, positions: 70)]
+        let q = sequences.map { rng.floats($0.rows * qw, in: -2...2) }
+        let keys = sequences.map { rng.floats($0.positions * kvw, in: -2...2) }
+        let values = sequences.map { rng.floats($0.positions * kvw) }
+        let alone = sequences.indices.map { i in
+            Self.run(Case(headDim: hd, rows: sequences[i].rows, positions: sequences[i].positions),
+                     q: q[i], keys: keys[i], values: values[i], shape: shape, pool: Self.pool).compact()
+        }
+        // All sequences' rows in one matrix with a wide stride; a sentinel in the padding.
+        let rows = sequences.map(\.rows).reduce(0, +), ld = qw + 5
+        var out = [Float](repeating: .nan, count: rows * ld)
+        let qAll = sequences.indices.flatMap { i in
+            (0..<sequences[i].rows).flatMap { t in q[i][t * qw..<(t + 1) * qw] + [Float](repeating: 9, count: 5) }
+        }
+        for r in 0..<rows { for j in qw..<ld { out[r * ld + j] = -7 } }
+        let kv = zip(keys, values).map { (UnsafeMutableBufferPointer<Float>.allocate(capacity: $0.count),
+                                          UnsafeMutableBufferPointer<Float>.allocate(capacity: $1.count)) }
+        defer { for (k, v) in kv { k.deallocate(); v.deallocate() } }
+        for (i, (k, v)) in kv.enumerated() { _ = k.initialize(from: keys[i]); _ = v.initialize(from: values[i]) }
+        qAll.withUnsafeBufferPointer { qp in
+            out.withUnsafeMutableBufferPointer { op in
+                var row = 0
+                let batch = sequences.indices.map { i -> Attention.Sequence in
+                    defer { row += sequences[i].rows }
+                    return .init(q: qp.baseAddress! + row * ld, out: op.baseAddress! + row * ld,
+                                 keys: UnsafePointer(kv[i].0.baseAddress!), values: UnsafePointer(kv[i].1.baseAddress!),
+                                 rows: sequences[i].rows, positions: sequences[i].positions)
+                }
+                Attention.forward(batch, ldo: ld, ldq: ld, ldkv: kvw, shape: shape, pool: Self.pool)
+            }
+        }
+        var row = 0
+        for (i, expected) in alone.enumerated() {
+            for t in 0..<sequences[i].rows {
+                #expect(Array(out[(row + t) * ld..<(row + t) * ld + qw]) == Array(expected[t * qw..<(t + 1) * qw]),
+                        "sequence \(i), row \(t)")
+                #expect(out[(row + t) * ld + qw..<(row + t + 1) * ld].allSatisfy { $0 == -7 }, "padding of sequence \(i)")
+            }
+            row += sequences[i].rows
+        }
+    }
 }
