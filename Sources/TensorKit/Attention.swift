@@ -132,7 +132,10 @@ public enum Attention {
                     v += ldkv
                 }
                 let o = out + h0 * hd + c
-                for (i, a) in [a0, a1, a2, a3].prefix(n).enumerated() { store16(a, o + i * hd) }
+                store16(a0, o)
+                if n > 1 { store16(a1, o + hd) }
+                if n > 2 { store16(a2, o + 2 * hd) }
+                if n > 3 { store16(a3, o + 3 * hd) }
             }
             h0 += n
         }
