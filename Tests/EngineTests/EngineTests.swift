@@ -3,6 +3,7 @@ import Foundation
 import LlamaModel
 import TestSupport
 import Testing
+import TensorKit
 
 /// Collects a job's events: the text, and the final completion.
 func collect(_ stream: AsyncThrowingStream<EngineEvent, any Error>) async throws -> (String, Completion) {
@@ -18,7 +19,9 @@ func collect(_ stream: AsyncThrowingStream<EngineEvent, any Error>) async throws
 
 @Suite("Inference engine: continuous batching", .serialized)
 struct EngineTests {
-    static let model = try! TinyModel.model(TinyModel.Spec(context: 256))
+    /// On a pool of its own: the shared pool's lock is not fair, and a long training test
+    /// holding it in a loop could keep this model's requests waiting past their deadlines.
+    static let model = try! TinyModel.model(TinyModel.Spec(context: 256), pool: ThreadPool(threadCount: 2))
 
     static func adapter(seed: UInt64) throws -> PreparedAdapter {
         try PreparedAdapter(randomAdapter(model.config, rank: 4, seed: seed), config: model.config)

@@ -9,10 +9,13 @@ import LlamaModel
 import Server
 import TestSupport
 import Testing
+import TensorKit
 
 /// A server over a tiny random model and a fresh hub in a temporary directory.
 struct Harness {
-    static let model = try! TinyModel.model(TinyModel.Spec(context: 256))
+    /// On a pool of its own: the shared pool's lock is not fair, and a long training test
+    /// holding it in a loop could keep this model's requests waiting past their deadlines.
+    static let model = try! TinyModel.model(TinyModel.Spec(context: 256), pool: ThreadPool(threadCount: 2))
     let hub: Hub
     let server: GraftServer
 

@@ -1,5 +1,6 @@
 import GGUF
 import LlamaModel
+import TensorKit
 
 /// Tiny random Llama models built in memory, as GGUF images, for tests that need no download.
 public enum TinyModel {
@@ -98,8 +99,8 @@ public enum TinyModel {
         return w.serialize()
     }
 
-    public static func model(_ spec: Spec = Spec()) throws -> LlamaModel {
-        try LlamaModel(gguf: GGUFFile(data: gguf(spec)))
+    public static func model(_ spec: Spec = Spec(), pool: ThreadPool = .shared) throws -> LlamaModel {
+        try LlamaModel(gguf: GGUFFile(data: gguf(spec)), pool: pool)
     }
 }
 
