@@ -172,19 +172,16 @@ struct Bench: AsyncParsableCommand {
             bestDecode = max(bestDecode, try decodeSpeed(model, prompt: prompt, adapters: .none))
             withAdapter = max(withAdapter, try decodeSpeed(model, prompt: prompt, adapters: withMix))
         }
+        Terminal.note(String(format: "decode: %.1f tok/s", bestDecode))
+        Terminal.note(String(format: "decode with a rank-%d adapter on all projections: %.1f tok/s (%.2fx)",
+                             adapterRank, withAdapter, withAdapter / bestDecode))
         var batched: [String: Double] = [:]
         for batch in [4, 8] {
             var best = 0.0
             for _ in 0..<max(1, repeats) { best = max(best, try batchDecodeSpeed(model, prompt: prompt, adapters: withMix, batch: batch)) }
             batched[String(batch)] = best
-        }
-        Terminal.note(String(format: "decode: %.1f tok/s", bestDecode))
-        Terminal.note(String(format: "decode with a rank-%d adapter on all projections: %.1f tok/s (%.2fx)",
-                             adapterRank, withAdapter, withAdapter / bestDecode))
-        for batch in [4, 8] {
-            let speed = batched[String(batch)] ?? 0
             Terminal.note(String(format: "decode of %d sequences in one batch, with that adapter: %.1f tok/s (%.2fx)",
-                                 batch, speed, speed / withAdapter))
+                                 batch, best, best / withAdapter))
         }
 
         let rss = peakRSS()
