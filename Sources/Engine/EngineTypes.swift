@@ -18,6 +18,10 @@ public struct EngineLimits: Sendable {
     /// arriving behind one waited two of them). With nothing decoding, steps take up to 1024
     /// prompt tokens.
     public var prefillTokensPerStep = 16
+    /// Keys and values of recent prompts kept for later requests that start the same way
+    /// with the same adapters (`PrefixCache`), in bytes; 0 turns the cache off. 64 MiB holds
+    /// about 1,400 prompt tokens of SmolLM2-135M (46 KiB each).
+    public var prefixCacheBytes = 64 << 20
     /// Background work (training) waits at most this long while requests keep the engine
     /// busy; it then starts, and its pauses keep serving the requests.
     public var backgroundWaitSeconds = 1.0
@@ -55,6 +59,8 @@ public struct Completion: Sendable, Equatable {
     public enum Reason: String, Sendable { case stop, length }
     public var reason: Reason
     public var promptTokens: Int
+    /// Prompt tokens whose keys and values came from the prefix cache.
+    public var cachedPromptTokens: Int
     public var completionTokens: Int
     /// Seconds from submission to the first generated token, and from then to the last.
     public var firstTokenSeconds: Double
@@ -93,4 +99,7 @@ public struct EngineStats: Sendable, Equatable {
     public var steps = 0
     public var tokensGenerated = 0
     public var kvReservedBytes = 0
+    /// Prompt tokens taken from the prefix cache instead of computed, and its size.
+    public var promptTokensCached = 0
+    public var prefixCacheBytes = 0
 }

@@ -197,11 +197,14 @@ public final class InferenceEngine: Sendable {
         }
     }
 
-    func publish(active: Int, reserved: Int, generated: Int, stepped: Bool) {
+    func publish(active: Int, reserved: Int, generated: Int, stepped: Bool, promptTokensCached: Int = 0,
+                 prefixCacheBytes: Int? = nil) {
         shared.withLock { s in
             s.stats.active = active
             s.stats.kvReservedBytes = reserved
             s.stats.tokensGenerated += generated
+            s.stats.promptTokensCached += promptTokensCached
+            if let prefixCacheBytes { s.stats.prefixCacheBytes = prefixCacheBytes }
             if stepped { s.stats.steps += 1 }
         }
     }

@@ -5,8 +5,12 @@ import LlamaModel
 final class Scheduler {
     let engine: InferenceEngine
     var active: [Sequence] = []
+    let prefixes: PrefixCache
 
-    init(engine: InferenceEngine) { self.engine = engine }
+    init(engine: InferenceEngine) {
+        self.engine = engine
+        prefixes = PrefixCache(capacity: engine.limits.prefixCacheBytes)
+    }
 
     /// One request being served: its cache, sampler and output so far.
     final class Sequence {
@@ -15,6 +19,8 @@ final class Scheduler {
         var sampler: Sampler
         var output: OutputText
         var prefilled = 0
+        /// Prompt positions taken from the prefix cache instead of computed.
+        var cachedPromptTokens = 0
         var lastToken = 0
         var firstTokenAt: Double?
 
@@ -79,13 +85,19 @@ final class Scheduler {
             engine.publish(active: 0, reserved: 0, generated: 0, stepped: false)
             return intake
         }
-        active += intake.admitted.map { Sequence($0, model: engine.model) }
+        for p in intake.admitted {
+            let s = Sequence(p, model: engine.model)
+            s.cachedPromptTokens = prefixes.fill(s.cache, prompt: p.job.prompt, mix: p.job.adapters)
+            s.prefilled = s.cachedPromptTokens
+            active.append(s)
+        }
         return intake
     }
 
     private func stepAndPublish() {
-        let generated = step()
-        engine.publish(active: active.count, reserved: reserved, generated: generated, stepped: true)
+        let (generated, cached) = step()
+        engine.publish(active: active.count, reserved: reserved, generated: generated, stepped: true,
+                       promptTokensCached: cached, prefixCacheBytes: prefixes.bytes)
     }
 
     /// Called by background work at its safe points: serves waiting and active requests for up
@@ -108,8 +120,9 @@ final class Scheduler {
     private var reserved: Int { active.reduce(0) { $0 + $1.pending.reservation } }
 
     /// One batch: one token for every decoding sequence and a prompt chunk for sequences still
-    /// prefilling (within the per-step budget). Returns tokens generated.
-    private func step() -> Int {
+    /// prefilling (within the per-step budget). Returns tokens generated and prompt tokens
+    /// taken from the prefix cache by sequences that started this step.
+    private func step() -> (generated: Int, cached: Int) {
         var segments: [LlamaModel.Segment] = []
         var members: [(sequence: Sequence, tokens: Int)] = []
         for s in active where !s.isPrefilling {
@@ -138,9 +151,9 @@ final class Scheduler {
             let failed = Set(members.map { ObjectIdentifier($0.sequence) })
             for m in members { m.sequence.pending.continuation.finish(throwing: EngineError.failed("\(error)")) }
             active.removeAll { failed.contains(ObjectIdentifier($0)) }
-            return 0
+            return (0, 0)
         }
-        var generated = 0
+        var generated = 0, cached = 0
         var finished: Set<ObjectIdentifier> = []
         let now = Clock.now
         for (i, m) in members.enumerated() {
@@ -148,6 +161,8 @@ final class Scheduler {
             if s.isPrefilling {
                 s.prefilled += m.tokens
                 if s.isPrefilling { continue }
+                prefixes.insert(prompt: s.job.prompt, from: s.cache, mix: s.job.adapters)
+                cached += s.cachedPromptTokens
             }
             let token = s.sampler.sample(logits[i])
             s.lastToken = token
@@ -160,13 +175,13 @@ final class Scheduler {
                 let first = s.firstTokenAt ?? now
                 continuation.yield(.finished(Completion(
                     reason: reason == .length ? .length : .stop, promptTokens: s.job.prompt.count,
-                    completionTokens: s.output.tokens.count, firstTokenSeconds: first - s.pending.submitted,
+                    cachedPromptTokens: s.cachedPromptTokens, completionTokens: s.output.tokens.count, firstTokenSeconds: first - s.pending.submitted,
                     decodeSeconds: now - first)))
                 continuation.finish()
                 finished.insert(ObjectIdentifier(s))
             }
         }
         if !finished.isEmpty { active.removeAll { finished.contains(ObjectIdentifier($0)) } }
-        return generated
+        return (generated, cached)
     }
 }

@@ -9,10 +9,8 @@ public final class KVCache {
     private var keys: [UnsafeMutablePointer<Float>] = []
     private var values: [UnsafeMutablePointer<Float>] = []
 
-    public init(config: LlamaConfig) {
-        layers = config.layers
-        kvDim = config.kvDim
-        limit = config.contextLength
+    public convenience init(config: LlamaConfig) {
+        self.init(layers: config.layers, kvDim: config.kvDim, limit: config.contextLength)
     }
 
     deinit {
@@ -48,4 +46,45 @@ public final class KVCache {
 
     /// Forgets everything from position `n` on (e.g. to reuse a shared prompt prefix).
     public func truncate(to n: Int) { count = min(count, max(0, n)) }
+
+    /// A copy of the first `n` positions of `source`, holding exactly those (no room to grow
+    /// beyond them without reallocating).
+    public convenience init(copying n: Int, of source: KVCache) {
+        precondition(n >= 0 && n <= source.count, "copying \(n) of \(source.count) positions")
+        self.init(layers: source.layers, kvDim: source.kvDim, limit: source.limit)
+        if n > 0 { load(n, of: source, capacity: n) }
+    }
+
+    /// Replaces this cache's contents with the first `n` positions of `source` (same shape).
+    public func load(_ n: Int, of source: KVCache) throws {
+        precondition(layers == source.layers && kvDim == source.kvDim, "caches of different models")
+        precondition(n >= 0 && n <= source.count, "loading \(n) of \(source.count) positions")
+        count = 0
+        try reserve(n)
+        load(n, of: source, capacity: capacity)
+    }
+
+    private func load(_ n: Int, of source: KVCache, capacity: Int) {
+        if self.capacity < capacity {
+            for p in keys { p.deallocate() }
+            for p in values { p.deallocate() }
+            keys = (0..<layers).map { _ in .allocate(capacity: capacity * kvDim) }
+            values = (0..<layers).map { _ in .allocate(capacity: capacity * kvDim) }
+            self.capacity = capacity
+        }
+        for l in 0..<layers {
+            keys[l].update(from: source.keys[l], count: n * kvDim)
+            values[l].update(from: source.values[l], count: n * kvDim)
+        }
+        count = n
+    }
+
+    /// Bytes allocated for keys and values.
+    public var byteCount: Int { 2 * layers * capacity * kvDim * MemoryLayout<Float>.stride }
+
+    private init(layers: Int, kvDim: Int, limit: Int) {
+        self.layers = layers
+        self.kvDim = kvDim
+        self.limit = limit
+    }
 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import TensorKit
 
 /// A `LoRAAdapter` laid out for the forward pass: per target, A [rank x in] as stored and
@@ -6,6 +7,9 @@ import TensorKit
 /// `y += (x · Aᵀ) · Bᵀ` with two contiguous sweeps. Immutable, shareable between requests.
 public final class PreparedAdapter: @unchecked Sendable {
     public let adapter: LoRAAdapter
+    /// Unique in this process and never reused, so it can stand for these exact values (e.g.
+    /// in a cache key) without keeping the adapter alive.
+    public let serial: UInt64
     /// Indexed by `layer * Projection.allCases.count + projection index`.
     let slots: [Slot?]
 
@@ -35,7 +39,10 @@ public final class PreparedAdapter: @unchecked Sendable {
             }
         }
         self.slots = slots
+        serial = Self.serials.add(1, ordering: .relaxed).newValue
     }
+
+    private static let serials = Atomic<UInt64>(0)
 
     private static func prepare(_ pair: LoRAPair, scale: Float) -> Slot {
         let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)

@@ -123,7 +123,8 @@ struct Reply: Sendable {
 
     private func usage(_ c: Completion) -> [String: Any] {
         ["prompt_tokens": c.promptTokens, "completion_tokens": c.completionTokens,
-         "total_tokens": c.promptTokens + c.completionTokens]
+         "total_tokens": c.promptTokens + c.completionTokens,
+         "prompt_tokens_details": ["cached_tokens": c.cachedPromptTokens]]
     }
 
     func whole(text: String, _ c: Completion) -> [UInt8] {

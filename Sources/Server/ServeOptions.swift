@@ -33,6 +33,10 @@ public struct ServeOptions: ParsableArguments {
             help: "Prompt tokens prefilled per step while other requests decode (smaller: shorter steps, slower prompts).")
     public var prefillTokens = EngineLimits().prefillTokensPerStep
 
+    @Option(name: .customLong("prefix-cache-mb"),
+            help: "Memory for the keys and values of recent prompts, reused by requests that start the same way with the same adapters, in MiB (0: off).")
+    public var prefixCacheMB = EngineLimits().prefixCacheBytes >> 20
+
     @Option(name: .customLong("kv-budget-mb"), help: "Key/value cache memory for active sequences, in MiB.")
     public var kvBudgetMB = 2048
 
@@ -60,7 +64,7 @@ public struct ServeOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
+        guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, prefixCacheMB >= 0, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
               drainSeconds >= 0, maxFileMB >= 1, prefillTokens >= 1, trainingSlots >= 1, maxQueuedJobs >= 1 else {
             throw ValidationError("limits must be positive")
         }
@@ -77,6 +81,7 @@ public struct ServeOptions: ParsableArguments {
         s.limits.maxTotalTokens = maxTokens
         s.limits.kvBudgetBytes = kvBudgetMB << 20
         s.limits.prefillTokensPerStep = prefillTokens
+        s.limits.prefixCacheBytes = prefixCacheMB << 20
         s.adapterCacheBytes = adapterCacheMB << 20
         s.maxBodyBytes = maxBodyMB << 20
         s.drainSeconds = drainSeconds

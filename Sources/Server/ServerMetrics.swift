@@ -13,6 +13,7 @@ public final class ServerMetrics: Sendable {
     private let queueDepth: Gauge
     private let activeSequences: Gauge
     private let cacheBytes: Gauge
+    private let prefixCacheBytes: Gauge
     private let residentBytes: Gauge
     private let cacheHits: Counter
     private let cacheMisses: Counter
@@ -32,6 +33,8 @@ public final class ServerMetrics: Sendable {
         queueDepth = registry.makeGauge(descriptor: Self.name("graft_queue_depth", "", "Requests waiting for a batch slot"))
         activeSequences = registry.makeGauge(descriptor: Self.name("graft_active_sequences", "", "Sequences being decoded"))
         cacheBytes = registry.makeGauge(descriptor: Self.name("graft_adapter_cache", "bytes", "Bytes of adapters held in memory"))
+        prefixCacheBytes = registry.makeGauge(descriptor: Self.name("graft_prefix_cache", "bytes",
+                                                                    "Bytes of prompt keys and values kept for reuse"))
         residentBytes = registry.makeGauge(descriptor: Self.name("process_resident_memory", "bytes", "Resident memory of the daemon"))
         cacheHits = registry.makeCounter(descriptor: Self.name("graft_adapter_cache_hits", "total", "Adapter lookups served from memory"))
         cacheMisses = registry.makeCounter(descriptor: Self.name("graft_adapter_cache_misses", "total",
@@ -53,6 +56,9 @@ public final class ServerMetrics: Sendable {
                              labels: [("tenant", tenant)]).increment(by: Int64(c.completionTokens))
         registry.makeCounter(descriptor: Self.name("graft_prompt_tokens", "total", "Prompt tokens processed, per tenant"),
                              labels: [("tenant", tenant)]).increment(by: Int64(c.promptTokens))
+        registry.makeCounter(descriptor: Self.name("graft_prompt_tokens_cached", "total",
+                                                   "Prompt tokens taken from the prefix cache instead of computed, per tenant"),
+                             labels: [("tenant", tenant)]).increment(by: Int64(c.cachedPromptTokens))
         firstToken.record(.milliseconds(Int64(c.firstTokenSeconds * 1000)))
         if c.completionTokens > 1 {
             perToken.record(.microseconds(Int64(c.decodeSeconds * 1e6 / Double(c.completionTokens - 1))))
@@ -70,6 +76,7 @@ public final class ServerMetrics: Sendable {
         queueDepth.set(to: Double(s.queued))
         activeSequences.set(to: Double(s.active))
         cacheBytes.set(to: Double(loader.cachedBytes))
+        prefixCacheBytes.set(to: Double(s.prefixCacheBytes))
         if let rss = Self.residentMemory() { residentBytes.set(to: Double(rss)) }
         let counts = loader.counts
         reported.withLock { r in

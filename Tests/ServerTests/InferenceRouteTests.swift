@@ -28,8 +28,8 @@ struct InferenceRouteTests {
         let expectedBase = try Self.expectedChat("hello there", maxTokens: 9)
         let expectedAdapter = try Self.expectedChat("hello there", maxTokens: 9, adapter: prepared)
         try await h.test { client in
-            for (model, expected) in [("tiny", expectedBase), ("default/support", expectedAdapter), ("support", expectedAdapter),
-                                      ("\(id)", expectedAdapter)] {
+            for (i, (model, expected)) in [("tiny", expectedBase), ("default/support", expectedAdapter), ("support", expectedAdapter),
+                                           ("\(id)", expectedAdapter)].enumerated() {
                 let r = try await client.post("/v1/chat/completions", [
                     "model": model, "messages": [["role": "user", "content": "hello there"]], "max_tokens": 9, "temperature": 0,
                 ])
@@ -42,10 +42,17 @@ struct InferenceRouteTests {
                 let message = try #require(choice["message"] as? [String: Any])
                 #expect(message["role"] as? String == "assistant")
                 #expect(message["content"] as? String == expected, "\(model)")
-                let usage = try #require(o["usage"] as? [String: Int])
-                #expect(usage["total_tokens"] == usage["prompt_tokens"]! + usage["completion_tokens"]!)
+                let usage = try #require(o["usage"] as? [String: Any])
+                let prompt = try #require(usage["prompt_tokens"] as? Int)
+                #expect(usage["total_tokens"] as? Int == prompt + (usage["completion_tokens"] as? Int ?? -1))
+                // The third and fourth name the adapter of the second: its prompt's keys and values are reused.
+                let cached = (usage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int
+                #expect(cached == (i >= 2 ? prompt - 1 : 0), "\(model)")
                 #expect(["stop", "length"].contains(choice["finish_reason"] as? String))
             }
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains("graft_prompt_tokens_cached_total{tenant=\"default\"}"))
+            #expect(metrics.contains("graft_prefix_cache_bytes"))
         }
     }
 
@@ -68,8 +75,8 @@ struct InferenceRouteTests {
             #expect(text == expected)
             #expect((choices.first?["delta"] as? [String: Any])?["role"] as? String == "assistant")
             #expect(choices.last?["finish_reason"] as? String != nil)
-            let usage = try #require(events.last?["usage"] as? [String: Int])
-            #expect(usage["completion_tokens"]! > 0)
+            let usage = try #require(events.last?["usage"] as? [String: Any])
+            #expect(usage["completion_tokens"] as? Int ?? 0 > 0)
             #expect((events.last?["choices"] as? [Any])?.isEmpty == true)
         }
     }

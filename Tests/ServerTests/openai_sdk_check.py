@@ -44,6 +44,9 @@ again = client.chat.completions.create(
     max_completion_tokens=6, temperature=0.7, top_p=0.9, seed=3, stop=["\n\n"],
 )
 check("a seed reproduces the answer", again.choices[0].message.content == r.choices[0].message.content)
+check("the repeated prompt's keys and values were reused (usage.prompt_tokens_details.cached_tokens)",
+      r.usage.prompt_tokens_details.cached_tokens == 0
+      and again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1)
 
 whole = client.chat.completions.create(model=base, messages=[{"role": "user", "content": "Count to five"}],
                                        max_tokens=12, temperature=0)
