@@ -38,10 +38,14 @@ public enum Gemm {
         public var panel: (_ p: Int, _ scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>
         public var c: UnsafeMutablePointer<Float>
         public var ldc: Int
+        /// Runs on the same thread right after C's rows `rows` of panel `p` are written (e.g.
+        /// to add terms to them while they are in cache).
+        public var epilogue: ((_ p: Int, _ rows: Range<Int>) -> Void)?
 
         public init(n: Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                    epilogue: ((_ p: Int, _ rows: Range<Int>) -> Void)? = nil,
                     panel: @escaping (_ p: Int, _ scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float>) {
-            self.n = n; self.c = c; self.ldc = ldc; self.panel = panel
+            self.n = n; self.c = c; self.ldc = ldc; self.epilogue = epilogue; self.panel = panel
         }
 
         var panelCount: Int { (n + nr - 1) / nr }
@@ -71,6 +75,7 @@ public enum Gemm {
             let b = t.panel(p, scratch)
             panelProduct(aPacked: aPacked, m: m, k: k, slivers: s0..<s1, b: b, n0: p * nr,
                          cols: min(nr, t.n - p * nr), c: t.c, ldc: t.ldc, accumulate: accumulate, tile: tile)
+            t.epilogue?(p, s0 * mr..<min(m, s1 * mr))
         }
     }
 

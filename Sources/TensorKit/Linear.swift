@@ -19,7 +19,7 @@ public enum Linear {
 
     /// out[rows] += u · bt: u [rows.count x rank] (row stride rank), bt [rank x out] (row
     /// stride = the output width). With u = x · Aᵀ (times a weight) and bt = (scale · B)ᵀ this is
-    /// a LoRA update; in the matrix-vector path it is added panel by panel, in parallel.
+    /// a LoRA update, added panel by panel by the thread that computed the panel.
     public struct LowRankUpdate {
         public var rows: Range<Int>
         public var rank: Int
@@ -47,34 +47,26 @@ public enum Linear {
         }
         let aPacked = pool.scratch(worker: 0, slot: 0, count: Gemm.packedASize(m: m, k: k))
         Gemm.packA(x, lda: ldx, m: m, k: k, into: aPacked)
+        // The low-rank terms (u · bt) of a panel's rows are added by the thread that just wrote
+        // them, while they are in cache: reading each adapter's bt (memory-bound when the rows
+        // have different adapters) overlaps the other thread's arithmetic. A work item owns its
+        // panel's rows, so two adapters on the same rows never write the same values at once.
         let targets = outputs.map { o in
-            Gemm.Target(n: o.weight.rows, c: o.out, ldc: o.ldo) { p, scratch in o.weight.packedPanel(p, scratch: scratch) }
+            Gemm.Target(n: o.weight.rows, c: o.out, ldc: o.ldo,
+                        epilogue: o.updates.isEmpty ? nil : { p, rows in addLowRank(o, panel: p, rows: rows) }) { p, scratch in
+                o.weight.packedPanel(p, scratch: scratch)
+            }
         }
         Gemm.run(aPacked: aPacked, m: m, k: k, targets: targets, accumulate: false, pool: pool)
-        addLowRankUpdates(outputs, pool: pool)
     }
 
-    /// Adds every output's low-rank terms (u · bt) in one parallel pass over 64-column
-    /// panels; each panel applies all updates that touch it, so two adapters on the same rows
-    /// never write the same values at once.
-    static func addLowRankUpdates(_ outputs: [Output], pool: ThreadPool) {
-        var first: [Int] = []
-        var panels = 0
-        for o in outputs {
-            first.append(panels)
-            if !o.updates.isEmpty { panels += (o.weight.rows + PanelMatrix.width - 1) / PanelMatrix.width }
-        }
-        if panels == 0 { return }
-        pool.parallelFor(panels) { item, _ in
-            var oi = 0
-            while oi + 1 < outputs.count && first[oi + 1] <= item { oi += 1 }
-            let o = outputs[oi], n0 = (item - first[oi]) * PanelMatrix.width
-            let cols = min(PanelMatrix.width, o.weight.rows - n0)
-            for up in o.updates {
-                for r in up.rows {
-                    addLowRank(o.out + r * o.ldo + n0, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
-                               bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
-                }
+    /// Adds `o`'s low-rank terms to rows `rows` of its output's 64-column panel `p`.
+    static func addLowRank(_ o: Output, panel p: Int, rows: Range<Int>) {
+        let n0 = p * PanelMatrix.width, cols = min(PanelMatrix.width, o.weight.rows - n0)
+        for up in o.updates {
+            for r in up.rows.clamped(to: rows) {
+                addLowRank(o.out + r * o.ldo + n0, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
+                           bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
             }
         }
     }
