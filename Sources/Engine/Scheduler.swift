@@ -172,6 +172,7 @@ final class Scheduler {
             let continuation = s.pending.continuation
             if !piece.isEmpty { continuation.yield(.text(piece, tokens: s.output.tokens.count)) }
             if let reason = s.output.finishReason {
+                keepConversation(s)
                 let first = s.firstTokenAt ?? now
                 continuation.yield(.finished(Completion(
                     reason: reason == .length ? .length : .stop, promptTokens: s.job.prompt.count,
@@ -183,5 +184,14 @@ final class Scheduler {
         }
         if !finished.isEmpty { active.removeAll { finished.contains(ObjectIdentifier($0)) } }
         return (generated, cached)
+    }
+
+    /// Keeps a finished sequence's prompt and answer in the prefix cache (in place of its
+    /// prompt alone): a chat's next turn repeats both before its new message. The cache holds
+    /// every generated token but the last, which was never fed back.
+    private func keepConversation(_ s: Sequence) {
+        let fed = s.cache.count - s.job.prompt.count
+        guard fed > 0, s.output.tokens.count >= fed else { return }
+        prefixes.insert(prompt: s.job.prompt + s.output.tokens.prefix(fed), from: s.cache, mix: s.job.adapters)
     }
 }

@@ -72,17 +72,20 @@ struct Bench: AsyncParsableCommand {
 
     /// Aggregate speed of `batch` sequences decoding together, one forward of `batch` one-token
     /// segments per step (the daemon's decode step without its server).
-    func batchDecodeSpeed(_ model: LlamaModel, prompt: [Int], adapters: AdapterMix, batch: Int) throws -> Double {
+    func batchDecodeSpeed(_ model: LlamaModel, prompt: [Int], adapters: [AdapterMix]) throws -> Double {
+        let batch = adapters.count
         let caches = (0..<batch).map { _ in model.makeCache() }
         var next: [Int] = []
-        for cache in caches {
-            let logits = try model.forward(prompt, cache: cache, adapters: adapters)
+        for (cache, mix) in zip(caches, adapters) {
+            let logits = try model.forward(prompt, cache: cache, adapters: mix)
             next.append(logits.withUnsafeBufferPointer { Sampler.argmax($0) })
         }
         let steps = max(1, decodeTokens / batch * 2)
         let s = Clock.now
         for _ in 0..<steps {
-            let segments = zip(next, caches).map { LlamaModel.Segment(tokens: [$0], cache: $1, adapters: adapters, logits: .last(1)) }
+            let segments = next.indices.map {
+                LlamaModel.Segment(tokens: [next[$0]], cache: caches[$0], adapters: adapters[$0], logits: .last(1))
+            }
             next = try model.forward(segments).map { row in row.withUnsafeBufferPointer { Sampler.argmax($0) } }
         }
         return Double(steps * batch) / (Clock.now - s)
@@ -128,6 +131,8 @@ struct Bench: AsyncParsableCommand {
         var decode_adapter_ratio: Double
         /// Aggregate decode speed of 4 and 8 sequences stepped together, with the adapter.
         var batched_decode_tokens_per_second: [String: Double]
+        /// 8 sequences decoded together, each with a different rank-16 adapter.
+        var batched_decode_8_adapters_tokens_per_second: Double
         var adapter_file_bytes: Int
         var adapter_load_cold_ms: Double
         var adapter_load_warm_ms: Double
@@ -178,11 +183,21 @@ struct Bench: AsyncParsableCommand {
         var batched: [String: Double] = [:]
         for batch in [4, 8] {
             var best = 0.0
-            for _ in 0..<max(1, repeats) { best = max(best, try batchDecodeSpeed(model, prompt: prompt, adapters: withMix, batch: batch)) }
+            for _ in 0..<max(1, repeats) {
+                best = max(best, try batchDecodeSpeed(model, prompt: prompt, adapters: Array(repeating: withMix, count: batch)))
+            }
             batched[String(batch)] = best
             Terminal.note(String(format: "decode of %d sequences in one batch, with that adapter: %.1f tok/s (%.2fx)",
                                  batch, best, best / withAdapter))
         }
+        // Eight sequences, each with an adapter of its own: every step reads eight adapters' matrices.
+        let eight = try (0..<8).map { i in
+            AdapterMix(try PreparedAdapter(benchAdapterValues(model.config, rank: adapterRank, seed: 200 + UInt64(i)), config: model.config))
+        }
+        var different = 0.0
+        for _ in 0..<max(1, repeats) { different = max(different, try batchDecodeSpeed(model, prompt: prompt, adapters: eight)) }
+        Terminal.note(String(format: "decode of 8 sequences in one batch, each with its own adapter: %.1f tok/s (%.2fx of one adapter)",
+                             different, different / (batched["8"] ?? different)))
 
         let rss = peakRSS()
         let report = Report(model: model.name, weights: weights.rawValue, threads: ThreadPool.shared.threadCount, load_seconds: loadSeconds,
@@ -190,6 +205,7 @@ struct Bench: AsyncParsableCommand {
                             decode_tokens_per_second: bestDecode, decode_tokens: decodeTokens,
                             adapter_rank: adapterRank, decode_with_adapter_tokens_per_second: withAdapter,
                             decode_adapter_ratio: withAdapter / bestDecode, batched_decode_tokens_per_second: batched,
+                            batched_decode_8_adapters_tokens_per_second: different,
                             adapter_file_bytes: adapterBench.fileBytes,
                             adapter_load_cold_ms: adapterBench.coldMs, adapter_load_warm_ms: adapterBench.warmMs,
                             peak_rss_base_mib: prefillRSS.map { Double($0) / 1048576 },

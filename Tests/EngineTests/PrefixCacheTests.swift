@@ -104,11 +104,19 @@ struct PrefixCacheTests {
         let (text, c3) = try await collect(try engine.submit(branch))
         #expect(c3.cachedPromptTokens == 24)
         #expect(text == (try EngineTests.solo(branch)).text)
+        // The next turn of a conversation repeats the prompt and the answer before its new
+        // message. The answer's tokens were fed back, all but the last when it ended on length
+        // (after an end-of-sequence token, which is not part of the answer, all of them).
+        var next = job
+        next.prompt = p + expected.tokens + Self.prompt(6, seed: 8)
+        let (nextText, c6) = try await collect(try engine.submit(next))
+        #expect(c6.cachedPromptTokens == p.count + expected.tokens.count - (c2.reason == .length ? 1 : 0))
+        #expect(nextText == (try EngineTests.solo(next)).text)
         var base = job
         base.adapters = .none
         let (_, c4) = try await collect(try engine.submit(base))
         #expect(c4.cachedPromptTokens == 0, "without the adapter the keys and values differ")
-        #expect(engine.stats.promptTokensCached == 56)
+        #expect(engine.stats.promptTokensCached == 56 + c6.cachedPromptTokens)
         #expect(engine.stats.prefixCacheBytes > 0)
 
         var limits = EngineLimits()
