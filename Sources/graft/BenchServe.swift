@@ -85,8 +85,13 @@ extension Bench {
             ids.append(try hub.publishAdapter(try GraftFile.encode(adapter, info: info), tenant: "bench", name: "r16-\(i)").description)
         }
         defer { for i in 0..<8 { _ = try? hub.deleteAdapter(try AdapterID(tenant: "bench", name: "r16-\(i)")) } }
-        // Load them all once so the scenarios measure serving, not first loads.
-        for id in ids { _ = try await client.call(.POST, "/v1/completions", json: ["model": id, "prompt": "hi", "max_tokens": 1]) }
+        // Each adapter answers the streams' chat once (one token) before anything is timed, so
+        // every scenario measures serving: not first loads, and not a first prefill that the
+        // daemon's prefix cache keeps for the adapter's later requests (which would favour
+        // scenarios whose adapters happened to be used before).
+        for id in ids {
+            _ = try await client.call(.POST, "/v1/chat/completions", json: ["model": id, "messages": Self.streamMessages, "max_tokens": 1])
+        }
 
         var scenarios: [ServeScenario] = []
         for adapters in [1, 0] {  // 1: all streams on one adapter; 0: one adapter per stream
@@ -196,8 +201,11 @@ extension Bench {
                              daemon_rss_mib: Double(peak) / 1048576)
     }
 
+    /// The chat every stream sends.
+    static let streamMessages = [["role": "user", "content": "Write a short story about a lighthouse keeper."]]
+
     private static func timedStream(_ client: DaemonClient, model: String, tokens: Int, seed: Int) async throws -> StreamSample {
-        let body: [String: Any] = ["model": model, "messages": [["role": "user", "content": "Write a short story about a lighthouse keeper."]],
+        let body: [String: Any] = ["model": model, "messages": streamMessages,
                                    "max_tokens": tokens, "temperature": 0.8, "seed": seed, "ignore_eos": true, "stream": true,
                                    "stream_options": ["include_usage": true]]
         let start = Date()
