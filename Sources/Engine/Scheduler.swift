@@ -176,8 +176,8 @@ final class Scheduler {
                 let first = s.firstTokenAt ?? now
                 continuation.yield(.finished(Completion(
                     reason: reason == .length ? .length : .stop, promptTokens: s.job.prompt.count,
-                    cachedPromptTokens: s.cachedPromptTokens, completionTokens: s.output.tokens.count, firstTokenSeconds: first - s.pending.submitted,
-                    decodeSeconds: now - first)))
+                    cachedPromptTokens: s.cachedPromptTokens, completionTokens: s.output.tokens.count,
+                    firstTokenSeconds: first - s.pending.submitted, decodeSeconds: now - first)))
                 continuation.finish()
                 finished.insert(ObjectIdentifier(s))
             }

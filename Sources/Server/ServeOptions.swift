@@ -64,8 +64,9 @@ public struct ServeOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, prefixCacheMB >= 0, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
-              drainSeconds >= 0, maxFileMB >= 1, prefillTokens >= 1, trainingSlots >= 1, maxQueuedJobs >= 1 else {
+        guard maxActive >= 1, maxQueued >= 0, maxTokens >= 2, kvBudgetMB >= 1, adapterCacheMB >= 0, maxBodyMB >= 1,
+              drainSeconds >= 0, maxFileMB >= 1, prefillTokens >= 1, prefixCacheMB >= 0, trainingSlots >= 1,
+              maxQueuedJobs >= 1 else {
             throw ValidationError("limits must be positive")
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }

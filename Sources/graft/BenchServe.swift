@@ -111,7 +111,6 @@ extension Bench {
         let diff8 = scenarios.first { $0.streams == 8 && $0.adapters == 8 }!
         // Both single-stream scenarios run one stream on one adapter; the faster is the base, so
         // a daemon still warming up during the first cannot flatter the ratio.
-        // Memory is compared with the first scenario (one stream, before any other ran): the smallest base.
         let single = scenarios.filter { $0.streams == 1 }.max { $0.tokens_per_second < $1.tokens_per_second }!
         let prompts = try await Self.promptTokenCounts(client)
         Terminal.note(String(format: "8 streams / 1 stream: %.2fx; 8 adapters / 1 adapter: %.2fx; prompt tokens from the prefix cache: %d of %d",
@@ -123,6 +122,7 @@ extension Bench {
                                  short_completions_per_second: rate,
                                  prompt_tokens_cached_share: prompts.total > 0 ? Double(prompts.cached) / Double(prompts.total) : 0,
                                  daemon_peak_rss_mib: scenarios.map(\.daemon_rss_mib).max() ?? 0,
+                                 // against the first scenario (one stream, before any other ran): the smallest base
                                  rss_8_adapters_over_single: diff8.daemon_rss_mib / scenarios[0].daemon_rss_mib)
         try writeReport(report)
     }
