@@ -47,8 +47,7 @@ public final class InferenceEngine: Sendable {
     public init(model: LlamaModel, limits: EngineLimits = EngineLimits()) {
         self.model = model
         self.limits = limits
-        let c = model.config
-        kvBytesPerToken = 2 * c.layers * c.kvDim * MemoryLayout<Float>.stride
+        kvBytesPerToken = model.makeCache().bytesPerPosition  // an empty cache allocates nothing
         let thread = Thread { [self] in
             Scheduler(engine: self).run()
             done.signal()

@@ -63,8 +63,7 @@ public final class PrefixCache {
     /// later requests with `mix`. An entry that already holds this prompt is only marked
     /// used; entries this one extends are dropped.
     public func insert(prompt: [Int], from cache: KVCache, mix: AdapterMix) {
-        let bytesPerToken = 2 * cache.layers * cache.kvDim * MemoryLayout<Float>.stride
-        guard capacity > 0, prompt.count >= minimumTokens, prompt.count * bytesPerToken <= capacity,
+        guard capacity > 0, prompt.count >= minimumTokens, prompt.count * cache.bytesPerPosition <= capacity,
               cache.count >= prompt.count else { return }
         let key = MixKey(mix)
         clock += 1

@@ -52,7 +52,10 @@ public final class KVCache {
     public convenience init(copying n: Int, of source: KVCache) {
         precondition(n >= 0 && n <= source.count, "copying \(n) of \(source.count) positions")
         self.init(layers: source.layers, kvDim: source.kvDim, limit: source.limit)
-        if n > 0 { load(n, of: source, capacity: n) }
+        keys = (0..<layers).map { _ in .allocate(capacity: n * kvDim) }
+        values = (0..<layers).map { _ in .allocate(capacity: n * kvDim) }
+        capacity = n
+        copy(n, from: source)
     }
 
     /// Replaces this cache's contents with the first `n` positions of `source` (same shape).
@@ -61,17 +64,10 @@ public final class KVCache {
         precondition(n >= 0 && n <= source.count, "loading \(n) of \(source.count) positions")
         count = 0
         try reserve(n)
-        load(n, of: source, capacity: capacity)
+        copy(n, from: source)
     }
 
-    private func load(_ n: Int, of source: KVCache, capacity: Int) {
-        if self.capacity < capacity {
-            for p in keys { p.deallocate() }
-            for p in values { p.deallocate() }
-            keys = (0..<layers).map { _ in .allocate(capacity: capacity * kvDim) }
-            values = (0..<layers).map { _ in .allocate(capacity: capacity * kvDim) }
-            self.capacity = capacity
-        }
+    private func copy(_ n: Int, from source: KVCache) {
         for l in 0..<layers {
             keys[l].update(from: source.keys[l], count: n * kvDim)
             values[l].update(from: source.values[l], count: n * kvDim)
@@ -79,8 +75,11 @@ public final class KVCache {
         count = n
     }
 
+    /// Bytes one position takes (its keys and values in every layer).
+    public var bytesPerPosition: Int { 2 * layers * kvDim * MemoryLayout<Float>.stride }
+
     /// Bytes allocated for keys and values.
-    public var byteCount: Int { 2 * layers * capacity * kvDim * MemoryLayout<Float>.stride }
+    public var byteCount: Int { capacity * bytesPerPosition }
 
     private init(layers: Int, kvDim: Int, limit: Int) {
         self.layers = layers
