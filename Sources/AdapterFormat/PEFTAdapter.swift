@@ -90,7 +90,7 @@ public enum PEFTAdapter {
             let av = ea.tensor.values, bHF = eb.tensor.values
             guard av.allSatisfy(\.isFinite) else { throw AdapterFormatError.nonFiniteValue(tensor: ea.name) }
             guard bHF.allSatisfy(\.isFinite) else { throw AdapterFormatError.nonFiniteValue(tensor: eb.name) }
-            let bv = ropePermuted(target.projection)
+            let bv = ropePermuted(target.projection, config)
                 ? LoRAPair.permuteRowsFromHF(bHF, rows: outF, width: rank, headDim: config.headDim) : bHF
             pairs[target] = LoRAPair(rank: rank, inFeatures: inF, outFeatures: outF, a: av, b: bv)
         }
@@ -114,7 +114,7 @@ public enum PEFTAdapter {
             guard pair.outFeatures == outF, pair.b.count == outF * pair.rank else {
                 throw AdapterFormatError.shapeMismatch(tensor: nameB, expected: [outF, pair.rank], found: [pair.outFeatures, pair.rank])
             }
-            let bHF = ropePermuted(target.projection)
+            let bHF = ropePermuted(target.projection, config)
                 ? LoRAPair.permuteRowsToHF(pair.b, rows: outF, width: pair.rank, headDim: config.headDim) : pair.b
             for (name, values, shape) in [(nameA, pair.a, [pair.rank, inF]), (nameB, bHF, [outF, pair.rank])] {
                 guard values.allSatisfy(\.isFinite) else { throw AdapterFormatError.nonFiniteValue(tensor: name) }
@@ -130,7 +130,11 @@ public enum PEFTAdapter {
     }
 
     /// Projections whose output rows are RoPE-rotated, hence ordered differently by HF and GGUF.
-    private static func ropePermuted(_ p: Projection) -> Bool { p == .query || p == .key }
+    /// Only the `llama` converter permutes q/k rows into adjacent RoPE pairs; the NeoX-style
+    /// architectures keep Hugging Face's row order.
+    private static func ropePermuted(_ p: Projection, _ config: LlamaConfig) -> Bool {
+        config.ropeStyle == .adjacent && (p == .query || p == .key)
+    }
 
     private static func scale(alpha: Double, rank: Int, rsLoRA: Bool) -> Double {
         rsLoRA ? alpha / Double(rank).squareRoot() : alpha / Double(rank)

@@ -13,7 +13,8 @@ public final class LlamaModel: @unchecked Sendable {
     public let weights: LlamaWeights
     public let tokenizer: Tokenizer
     public let name: String
-    let rope: RoPETable
+    /// Each layer's RoPE table (Gemma 3's sliding layers have a base of their own).
+    let ropes: [RoPETable]
     let pool: ThreadPool
 
     public init(config: LlamaConfig, weights: LlamaWeights, tokenizer: Tokenizer, name: String,
@@ -23,7 +24,19 @@ public final class LlamaModel: @unchecked Sendable {
         self.tokenizer = tokenizer
         self.name = name
         self.pool = pool
-        rope = RoPETable(headDim: config.headDim, base: config.ropeBase, positions: config.contextLength)
+        let global = RoPETable(headDim: config.headDim, base: config.ropeBase, positions: config.contextLength,
+                               style: config.ropeStyle, frequencyScale: config.ropeFrequencyScale,
+                               frequencyFactors: weights.ropeFactors, magnitude: weights.ropeMagnitude)
+        let local = config.slidingRopeBase.map {
+            RoPETable(headDim: config.headDim, base: $0, positions: config.contextLength, style: config.ropeStyle)
+        }
+        ropes = (0..<config.layers).map { config.isSliding($0) ? local ?? global : global }
+    }
+
+    /// Attention's shape in layer `l`.
+    func attentionShape(_ l: Int) -> Attention.Shape {
+        Attention.Shape(heads: config.heads, kvHeads: config.kvHeads, headDim: config.headDim, scale: config.attentionScale,
+                        softcap: config.attentionSoftcap, window: config.isSliding(l) ? config.slidingWindow : 0)
     }
 
     /// Loads a model from a GGUF file. The file's pages are released once the weights are
@@ -107,6 +120,7 @@ public final class LlamaModel: @unchecked Sendable {
         for (s, seg) in segments.enumerated() {
             for (t, id) in seg.tokens.enumerated() { weights.tokenEmbedding.decodeRow(id, into: x + (starts[s] + t) * c.dim) }
         }
+        if c.embeddingScale != 1 { for i in 0..<T * c.dim { x[i] *= c.embeddingScale } }
 
         /// Each segment's LoRA terms for the projections of one group, which all read `x`:
         /// u = weight · x · Aᵀ is computed here (into the arena, reused by every group) and
@@ -129,7 +143,6 @@ public final class LlamaModel: @unchecked Sendable {
             return updates
         }
 
-        let shape = Attention.Shape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
         for (l, layer) in weights.layers.enumerated() {
             layer.attentionNorm.withUnsafeBufferPointer {
                 RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
@@ -139,28 +152,31 @@ public final class LlamaModel: @unchecked Sendable {
                 .init(layer.query, ws.q, updates: qkv[0]), .init(layer.key, ws.k, updates: qkv[1]),
                 .init(layer.value, ws.v, updates: qkv[2]),
             ], pool: pool)
+            LayerHooks.queryKey(layer, config: c, q: ws.q, k: ws.k, v: ws.v, rows: T)
             // Decoding sequences (a few rows each) share one parallel attention pass; prompt
             // chunks take the blocked path one at a time.
+            let shape = attentionShape(l), rope = ropes[l]
             var short: [Attention.Sequence] = []
             for (s, seg) in segments.enumerated() {
                 let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
                 let keys = seg.cache.keys(l), values = seg.cache.values(l)
-                rope.apply(ws.q + row * c.dim, rows: n, ld: c.dim, heads: c.heads, startPosition: start)
+                rope.apply(ws.q + row * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: start)
                 rope.apply(ws.k + row * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
                 (keys + start * c.kvDim).update(from: ws.k + row * c.kvDim, count: n * c.kvDim)
                 (values + start * c.kvDim).update(from: ws.v + row * c.kvDim, count: n * c.kvDim)
                 if n <= Attention.batchedRows {
-                    short.append(.init(q: ws.q + row * c.dim, out: ws.attention + row * c.dim, keys: keys,
+                    short.append(.init(q: ws.q + row * c.qDim, out: ws.attention + row * c.qDim, keys: keys,
                                        values: values, rows: n, positions: start + n))
                     continue
                 }
-                Attention.forward(out: ws.attention + row * c.dim, ldo: c.dim, q: ws.q + row * c.dim, ldq: c.dim,
+                Attention.forward(out: ws.attention + row * c.qDim, ldo: c.qDim, q: ws.q + row * c.qDim, ldq: c.qDim,
                                   keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
                                   shape: shape, pool: pool)
             }
-            Attention.forward(short, ldo: c.dim, ldq: c.dim, ldkv: c.kvDim, shape: shape, pool: pool)
-            let o = lora(l, [.output], x: ws.attention, ldx: c.dim)
-            Linear.project(ws.attention, rows: T, ldx: c.dim, into: [.init(layer.output, xn, updates: o[0])], pool: pool)
+            Attention.forward(short, ldo: c.qDim, ldq: c.qDim, ldkv: c.kvDim, shape: shape, pool: pool)
+            let o = lora(l, [.output], x: ws.attention, ldx: c.qDim)
+            Linear.project(ws.attention, rows: T, ldx: c.qDim, into: [.init(layer.output, xn, updates: o[0])], pool: pool)
+            LayerHooks.postNorm(layer.postAttentionNorm, xn, rows: T, config: c)
             add(x, xn, T * c.dim)
 
             layer.ffnNorm.withUnsafeBufferPointer {
@@ -170,9 +186,10 @@ public final class LlamaModel: @unchecked Sendable {
             Linear.project(xn, rows: T, ldx: c.dim, into: [
                 .init(layer.gate, ws.gate, updates: gateUp[0]), .init(layer.up, ws.up, updates: gateUp[1]),
             ], pool: pool)
-            Activation.swiglu(gate: ws.gate, up: ws.up, count: T * c.ffnDim)
+            Activation.gated(c.activation, out: ws.gate, gate: ws.gate, up: ws.up, count: T * c.ffnDim)
             let down = lora(l, [.down], x: ws.gate, ldx: c.ffnDim)
             Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [.init(layer.down, xn, updates: down[0])], pool: pool)
+            LayerHooks.postNorm(layer.postFFNNorm, xn, rows: T, config: c)
             add(x, xn, T * c.dim)
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }
@@ -197,6 +214,7 @@ public final class LlamaModel: @unchecked Sendable {
         var all = [Float](repeating: 0, count: rows * c.vocabularySize)
         all.withUnsafeMutableBufferPointer { o in
             Linear.project(xn, rows: rows, ldx: c.dim, into: [.init(weights.output, o.baseAddress!)], pool: pool)
+            if c.finalSoftcap > 0 { SoftCap.apply(o.baseAddress!, count: o.count, cap: c.finalSoftcap) }
         }
         if segments.count == 1 { return [all] }
         r = 0
@@ -224,7 +242,7 @@ final class Workspace {
     private let all: UnsafeMutablePointer<Float>
 
     init(rows T: Int, config c: LlamaConfig, loraScratch: Int) {
-        let sizes = [T * c.dim, T * c.dim, T * c.dim, T * c.kvDim, T * c.kvDim, T * c.dim,
+        let sizes = [T * c.dim, T * c.dim, T * c.qDim, T * c.kvDim, T * c.kvDim, T * c.qDim,
                      T * c.ffnDim, T * c.ffnDim, max(loraScratch, 1)]
         all = .allocate(capacity: sizes.reduce(0, +))
         var p = all
@@ -235,4 +253,43 @@ final class Workspace {
     }
 
     func release() { all.deallocate() }
+}
+
+/// The steps where architectures differ, shared by inference and training.
+enum LayerHooks {
+    /// After the q/k/v projections, before RoPE: biases (Qwen 2), then per-head RMSNorm of q
+    /// and k (Qwen 3, Gemma 3).
+    static func queryKey(_ layer: LayerWeights, config c: LlamaConfig, q: UnsafeMutablePointer<Float>,
+                         k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, rows T: Int) {
+        addBias(layer.queryBias, q, rows: T)
+        addBias(layer.keyBias, k, rows: T)
+        addBias(layer.valueBias, v, rows: T)
+        normalizeQueryKey(layer, config: c, q: q, k: k, rows: T)
+    }
+
+    static func normalizeQueryKey(_ layer: LayerWeights, config c: LlamaConfig, q: UnsafeMutablePointer<Float>,
+                                  k: UnsafeMutablePointer<Float>, rows T: Int) {
+        guard let qn = layer.queryNorm, let kn = layer.keyNorm else { return }
+        qn.withUnsafeBufferPointer {
+            RMSNorm.forward(out: q, input: q, weight: $0.baseAddress!, rows: T * c.heads, dim: c.headDim, eps: c.normEps)
+        }
+        kn.withUnsafeBufferPointer {
+            RMSNorm.forward(out: k, input: k, weight: $0.baseAddress!, rows: T * c.kvHeads, dim: c.headDim, eps: c.normEps)
+        }
+    }
+
+    static func addBias(_ bias: [Float]?, _ x: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let bias else { return }
+        bias.withUnsafeBufferPointer { b in
+            for t in 0..<rows { let r = x + t * b.count; for i in 0..<b.count { r[i] += b[i] } }
+        }
+    }
+
+    /// Gemma's RMSNorm of a block's output before it joins the residual (in place).
+    static func postNorm(_ weight: [Float]?, _ x: UnsafeMutablePointer<Float>, rows: Int, config c: LlamaConfig) {
+        guard let weight else { return }
+        weight.withUnsafeBufferPointer {
+            RMSNorm.forward(out: x, input: x, weight: $0.baseAddress!, rows: rows, dim: c.dim, eps: c.normEps)
+        }
+    }
 }

@@ -32,6 +32,12 @@ public struct LayerWeights: @unchecked Sendable {
     public var ffnNorm: [Float]
     public var query, key, value, output: PanelMatrix
     public var gate, up, down: PanelMatrix
+    /// Biases of the q/k/v projections (Qwen 2).
+    public var queryBias: [Float]?, keyBias: [Float]?, valueBias: [Float]?
+    /// Per-head RMSNorm weights of q and k, headDim each (Qwen 3, Gemma 3).
+    public var queryNorm: [Float]?, keyNorm: [Float]?
+    /// RMSNorms on the attention and feed-forward outputs (Gemma 2/3).
+    public var postAttentionNorm: [Float]?, postFFNNorm: [Float]?
 
     public func matrix(_ p: Projection) -> PanelMatrix {
         switch p {
@@ -53,6 +59,10 @@ public struct LlamaWeights: @unchecked Sendable {
     public var output: PanelMatrix
     public var outputNorm: [Float]
     public var layers: [LayerWeights]
+    /// RoPE frequency factors (`rope_freqs`, or Phi-3's `rope_factors_short`), headDim/2 of them.
+    public var ropeFactors: [Float]?
+    /// Multiplier on RoPE's cos and sin (Phi-3's long-RoPE attention factor).
+    public var ropeMagnitude: Float = 1
 
     public var byteCount: Int {
         var n = tokenEmbedding.byteCount + (output === tokenEmbedding ? 0 : output.byteCount)
@@ -69,50 +79,103 @@ public struct LlamaWeights: @unchecked Sendable {
     }
 
     init(gguf: GGUFFile, config c: LlamaConfig, storage: Storage = .quantized) throws {
-        func matrix(_ name: String, rows: Int, cols: Int) throws -> PanelMatrix {
+        var used = Set<String>()
+        func require(_ name: String, _ dims: [Int]) throws -> GGUFTensorInfo {
             let t = try gguf.requireTensor(name)
-            guard t.dimensions == [cols, rows] else {
-                throw GGUFError.shapeMismatch(tensor: name, expected: [cols, rows], found: t.dimensions)
-            }
-            defer { gguf.discardPages(of: t) }
-            return try Self.panels(t, gguf: gguf, storage: storage)
+            guard t.dimensions == dims else { throw GGUFError.shapeMismatch(tensor: name, expected: dims, found: t.dimensions) }
+            used.insert(name)
+            return t
+        }
+        /// Rows `rows` of the [total x cols] matrix `name` (a fused tensor holds several).
+        func matrix(_ name: String, rows: Int, cols: Int, slice: Range<Int>? = nil) throws -> PanelMatrix {
+            let t = try require(name, [cols, rows])
+            return try Self.panels(t, gguf: gguf, storage: storage, rows: slice ?? 0..<rows)
         }
         func vector(_ name: String, count: Int) throws -> [Float] {
-            let t = try gguf.requireTensor(name)
-            guard t.dimensions == [count] else { throw GGUFError.shapeMismatch(tensor: name, expected: [count], found: t.dimensions) }
-            return try Dequantize.tensor(t, in: gguf)
+            try Dequantize.tensor(try require(name, [count]), in: gguf)
+        }
+        func optionalVector(_ name: String, count: Int) throws -> [Float]? {
+            gguf.tensor(named: name) == nil ? nil : try vector(name, count: count)
         }
         tokenEmbedding = try matrix(GGUFKey.tokenEmbedding, rows: c.vocabularySize, cols: c.dim)
         output = gguf.tensor(named: GGUFKey.output) == nil
             ? tokenEmbedding : try matrix(GGUFKey.output, rows: c.vocabularySize, cols: c.dim)
         outputNorm = try vector(GGUFKey.outputNorm, count: c.dim)
         layers = try (0..<c.layers).map { l in
-            func m(_ p: Projection, _ rows: Int, _ cols: Int) throws -> PanelMatrix {
-                try matrix(GGUFKey.block(l, p.ggufName), rows: rows, cols: cols)
+            func name(_ base: String, _ suffix: String = "weight") -> String { "blk.\(l).\(base).\(suffix)" }
+            func m(_ p: Projection) throws -> PanelMatrix {
+                let (rows, cols) = c.shape(of: p)
+                return try matrix(name(p.ggufName), rows: rows, cols: cols)
             }
-            return LayerWeights(
-                attentionNorm: try vector(GGUFKey.block(l, "attn_norm"), count: c.dim),
-                ffnNorm: try vector(GGUFKey.block(l, "ffn_norm"), count: c.dim),
-                query: try m(.query, c.dim, c.dim), key: try m(.key, c.kvDim, c.dim),
-                value: try m(.value, c.kvDim, c.dim), output: try m(.output, c.dim, c.dim),
-                gate: try m(.gate, c.ffnDim, c.dim), up: try m(.up, c.ffnDim, c.dim),
-                down: try m(.down, c.dim, c.ffnDim))
+            let query, key, value, gate, up: PanelMatrix
+            if gguf.tensor(named: name("attn_qkv")) != nil {
+                // Fused [Q; K; V] rows (Phi-3), split on load.
+                let total = c.qDim + 2 * c.kvDim, qkv = name("attn_qkv")
+                query = try matrix(qkv, rows: total, cols: c.dim, slice: 0..<c.qDim)
+                key = try matrix(qkv, rows: total, cols: c.dim, slice: c.qDim..<c.qDim + c.kvDim)
+                value = try matrix(qkv, rows: total, cols: c.dim, slice: c.qDim + c.kvDim..<total)
+            } else {
+                (query, key, value) = (try m(.query), try m(.key), try m(.value))
+            }
+            if gguf.tensor(named: name("ffn_gate")) == nil, let fused = gguf.tensor(named: name("ffn_up")),
+               fused.dimensions == [c.dim, 2 * c.ffnDim] {
+                // Fused [gate; up] rows (Phi-3).
+                let n = name("ffn_up")
+                gate = try matrix(n, rows: 2 * c.ffnDim, cols: c.dim, slice: 0..<c.ffnDim)
+                up = try matrix(n, rows: 2 * c.ffnDim, cols: c.dim, slice: c.ffnDim..<2 * c.ffnDim)
+            } else {
+                (gate, up) = (try m(.gate), try m(.up))
+            }
+            var layer = LayerWeights(
+                attentionNorm: try vector(name("attn_norm"), count: c.dim),
+                ffnNorm: try vector(name("ffn_norm"), count: c.dim),
+                query: query, key: key, value: value, output: try m(.output),
+                gate: gate, up: up, down: try m(.down))
+            if c.attentionBias {
+                layer.queryBias = try vector(name("attn_q", "bias"), count: c.qDim)
+                layer.keyBias = try vector(name("attn_k", "bias"), count: c.kvDim)
+                layer.valueBias = try vector(name("attn_v", "bias"), count: c.kvDim)
+            }
+            if c.queryKeyNorm {
+                layer.queryNorm = try vector(name("attn_q_norm"), count: c.headDim)
+                layer.keyNorm = try vector(name("attn_k_norm"), count: c.headDim)
+            }
+            if c.postNorms {
+                layer.postAttentionNorm = try vector(name("post_attention_norm"), count: c.dim)
+                layer.postFFNNorm = try vector(name("post_ffw_norm"), count: c.dim)
+            }
+            return layer
+        }
+        // RoPE frequency factors: Llama 3's `rope_freqs`; Phi-3's short factors (Graft serves
+        // Phi-3 within its original context, where the short factors apply).
+        ropeFactors = try optionalVector("rope_freqs.weight", count: c.headDim / 2)
+            ?? optionalVector("rope_factors_short.weight", count: c.headDim / 2)
+        if gguf.tensor(named: "rope_factors_long.weight") != nil {
+            _ = try vector("rope_factors_long.weight", count: c.headDim / 2)
+            ropeMagnitude = Float(gguf.double("\(c.architecture).rope.scaling.attn_factor") ?? 1)
+        }
+        // A tensor Graft would not read means the file holds something this implementation
+        // does not compute: refuse it rather than answer wrongly.
+        for t in gguf.tensors where !used.contains(t.name) {
+            throw ModelError.invalidConfig("tensor '\(t.name)' is not used by Graft's \(c.architecture) implementation")
         }
     }
 
-    /// Q4_1 and Q8_0 keep their bits; every other supported type is widened to Float32.
-    static func panels(_ t: GGUFTensorInfo, gguf: GGUFFile, storage: Storage) throws -> PanelMatrix {
+    /// Rows `rows` of `t` in panel layout: Q4_1 and Q8_0 keep their bits; every other
+    /// supported type is widened to Float32.
+    static func panels(_ t: GGUFTensorInfo, gguf: GGUFFile, storage: Storage, rows range: Range<Int>) throws -> PanelMatrix {
         guard t.type.isSupported else { throw GGUFError.unsupportedTensorType(type: t.type.name, tensor: t.name) }
-        let data = gguf.data(of: t)
-        let rows = t.rowCount, cols = t.rowLength
+        defer { gguf.discardPages(of: t) }
+        let rowBytes = t.type.byteCount(elements: t.rowLength)
+        let data = gguf.data(of: t).baseAddress! + range.lowerBound * rowBytes
+        let rows = range.count, cols = t.rowLength
         switch (t.type, storage) {
-        case (.q4_1, .quantized): return PanelMatrix(q4_1Rows: data.baseAddress!, rows: rows, cols: cols)
-        case (.q8_0, .quantized): return PanelMatrix(q8_0Rows: data.baseAddress!, rows: rows, cols: cols)
+        case (.q4_1, .quantized): return PanelMatrix(q4_1Rows: data, rows: rows, cols: cols)
+        case (.q8_0, .quantized): return PanelMatrix(q8_0Rows: data, rows: rows, cols: cols)
         default:
-            let rowBytes = t.type.byteCount(elements: cols)
             var failure: Error?
             let m = PanelMatrix(rows: rows, cols: cols) { r, dst in
-                do { try Dequantize.decode(t.type, data.baseAddress! + r * rowBytes, into: dst, count: cols) } catch { failure = error }
+                do { try Dequantize.decode(t.type, data + r * rowBytes, into: dst, count: cols) } catch { failure = error }
             }
             if let failure { throw failure }
             return m

@@ -122,7 +122,8 @@ extension LlamaConfig {
     /// (out, in) features of a projection's weight.
     public func shape(of p: Projection) -> (out: Int, in: Int) {
         switch p {
-        case .query, .output: (dim, dim)
+        case .query: (qDim, dim)
+        case .output: (dim, qDim)
         case .key, .value: (kvDim, dim)
         case .gate, .up: (ffnDim, dim)
         case .down: (dim, ffnDim)

@@ -77,6 +77,7 @@ extension LlamaModel {
                 for t in 0..<seq.tokens.count { weights.tokenEmbedding.decodeRow(seq.tokens[t], into: pass.tape.x(0) + (row + t) * c.dim) }
                 row += seq.tokens.count
             }
+            if c.embeddingScale != 1 { let x = pass.tape.x(0); for i in 0..<T * c.dim { x[i] *= c.embeddingScale } }
             for l in 0..<c.layers { pass.forwardLayer(l); pause?() }
             var labelled: [LabelledRow] = []
             for (s, seq) in batch.enumerated() {
@@ -112,8 +113,9 @@ struct LabelledRow {
 
 /// Activations kept from the forward for the backward, per layer: the residual input x, q and
 /// k after RoPE, v, the attention output, the residual after attention, gate and up (before
-/// SwiGLU) and each LoRA target's u = drop(x)·Aᵀ. Norm outputs and the SwiGLU product are
-/// recomputed. One allocation.
+/// the activation), each LoRA target's u = drop(x)·Aᵀ, and where the architecture has them q
+/// and k before their per-head norms and the two block outputs before their post-norms. Norm
+/// outputs and the activation's product are recomputed. One allocation.
 final class TrainingTape {
     let rows: Int
     let c: LlamaConfig
@@ -125,7 +127,8 @@ final class TrainingTape {
         rows = T
         self.c = c
         self.uWidth = uWidth
-        perLayer = T * (4 * c.dim + 2 * c.kvDim + 2 * c.ffnDim + uWidth)
+        let extra = (c.queryKeyNorm ? c.qDim + c.kvDim : 0) + (c.postNorms ? 2 * c.dim : 0)
+        perLayer = T * (2 * c.dim + 2 * c.qDim + 2 * c.kvDim + 2 * c.ffnDim + uWidth + extra)
         storage = .allocate(capacity: perLayer * c.layers + T * c.dim)
     }
 
@@ -134,11 +137,18 @@ final class TrainingTape {
     /// The residual stream entering layer l (l == layers: the final hidden state).
     func x(_ l: Int) -> UnsafeMutablePointer<Float> { l == c.layers ? storage + perLayer * c.layers : storage + l * perLayer }
     func q(_ l: Int) -> UnsafeMutablePointer<Float> { x(l) + rows * c.dim }
-    func k(_ l: Int) -> UnsafeMutablePointer<Float> { q(l) + rows * c.dim }
+    func k(_ l: Int) -> UnsafeMutablePointer<Float> { q(l) + rows * c.qDim }
     func v(_ l: Int) -> UnsafeMutablePointer<Float> { k(l) + rows * c.kvDim }
     func attention(_ l: Int) -> UnsafeMutablePointer<Float> { v(l) + rows * c.kvDim }
-    func mid(_ l: Int) -> UnsafeMutablePointer<Float> { attention(l) + rows * c.dim }
+    func mid(_ l: Int) -> UnsafeMutablePointer<Float> { attention(l) + rows * c.qDim }
     func gate(_ l: Int) -> UnsafeMutablePointer<Float> { mid(l) + rows * c.dim }
     func up(_ l: Int) -> UnsafeMutablePointer<Float> { gate(l) + rows * c.ffnDim }
     func u(_ l: Int) -> UnsafeMutablePointer<Float> { up(l) + rows * c.ffnDim }
+    private func extra(_ l: Int) -> UnsafeMutablePointer<Float> { u(l) + rows * uWidth }
+    /// q and k before their per-head norms (`queryKeyNorm`).
+    func qPreNorm(_ l: Int) -> UnsafeMutablePointer<Float> { extra(l) }
+    func kPreNorm(_ l: Int) -> UnsafeMutablePointer<Float> { qPreNorm(l) + rows * c.qDim }
+    /// The attention and feed-forward outputs before their post-norms (`postNorms`).
+    func attentionOut(_ l: Int) -> UnsafeMutablePointer<Float> { extra(l) + (c.queryKeyNorm ? rows * (c.qDim + c.kvDim) : 0) }
+    func ffnOut(_ l: Int) -> UnsafeMutablePointer<Float> { attentionOut(l) + rows * c.dim }
 }

@@ -17,7 +17,6 @@ final class TrainingPassState {
     let pool: ThreadPool
     let dropout: Float
     let dropoutKey: UInt64
-    let shape: Attention.Shape
     /// Row stride of the stacked q, k, v gradients.
     let qkvWidth: Int
     // Scratch, one allocation.
@@ -33,8 +32,7 @@ final class TrainingPassState {
         pool = model.pool
         self.dropout = dropout
         self.dropoutKey = dropoutKey
-        shape = Attention.Shape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
-        qkvWidth = c.dim + 2 * c.kvDim
+        qkvWidth = c.qDim + 2 * c.kvDim
         var uWidth = 0
         if let lora {
             for l in 0..<c.layers {
@@ -43,8 +41,10 @@ final class TrainingPassState {
         }
         tape = TrainingTape(rows: T, config: c, uWidth: uWidth)
         let r = max(lora?.maxRank ?? 0, 1)
-        let sizes = [T * c.dim, T * c.ffnDim, T * c.dim, T * c.dim, T * c.dim, T * c.ffnDim, T * c.dim, T * qkvWidth,
-                     T * 2 * c.ffnDim, T * r, r * max(c.ffnDim, c.dim), r * T, dropout > 0 ? T * c.ffnDim : 1]
+        // The widest projection input or output: dim, the query width or the feed-forward width.
+        let wide = max(c.dim, c.qDim), widest = max(wide, c.ffnDim)
+        let sizes = [T * c.dim, T * c.ffnDim, T * c.dim, T * c.dim, T * wide, T * c.ffnDim, T * c.qDim, T * qkvWidth,
+                     T * 2 * c.ffnDim, T * r, r * widest, r * T, dropout > 0 ? T * widest : 1]
         scratch = .allocate(capacity: sizes.reduce(0, +))
         var ptrs: [UnsafeMutablePointer<Float>] = []
         var p = scratch
@@ -83,17 +83,28 @@ final class TrainingPassState {
             .init(layer.key, k, updates: loraForward(l, .key, input: xn, ld: c.dim)),
             .init(layer.value, v, updates: loraForward(l, .value, input: xn, ld: c.dim)),
         ], pool: pool)
+        LayerHooks.addBias(layer.queryBias, q, rows: T)
+        LayerHooks.addBias(layer.keyBias, k, rows: T)
+        LayerHooks.addBias(layer.valueBias, v, rows: T)
+        if c.queryKeyNorm {
+            tape.qPreNorm(l).update(from: q, count: T * c.qDim)
+            tape.kPreNorm(l).update(from: k, count: T * c.kvDim)
+            LayerHooks.normalizeQueryKey(layer, config: c, q: q, k: k, rows: T)
+        }
+        let rope = model.ropes[l], shape = model.attentionShape(l)
         for seg in segments {
             let r0 = seg.lowerBound, n = seg.count
-            model.rope.apply(q + r0 * c.dim, rows: n, ld: c.dim, heads: c.heads, startPosition: 0)
-            model.rope.apply(k + r0 * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: 0)
-            Attention.forward(out: att + r0 * c.dim, ldo: c.dim, q: q + r0 * c.dim, ldq: c.dim,
+            rope.apply(q + r0 * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: 0)
+            rope.apply(k + r0 * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: 0)
+            Attention.forward(out: att + r0 * c.qDim, ldo: c.qDim, q: q + r0 * c.qDim, ldq: c.qDim,
                               keys: k + r0 * c.kvDim, values: v + r0 * c.kvDim, ldkv: c.kvDim,
                               rows: n, positions: n, shape: shape, pool: pool)
         }
-        Linear.project(att, rows: T, ldx: c.dim, into: [
-            .init(layer.output, tmp, updates: loraForward(l, .output, input: att, ld: c.dim)),
+        Linear.project(att, rows: T, ldx: c.qDim, into: [
+            .init(layer.output, tmp, updates: loraForward(l, .output, input: att, ld: c.qDim)),
         ], pool: pool)
+        if c.postNorms { tape.attentionOut(l).update(from: tmp, count: T * c.dim) }
+        LayerHooks.postNorm(layer.postAttentionNorm, tmp, rows: T, config: c)
         for i in 0..<T * c.dim { mid[i] = x[i] + tmp[i] }
         norm(mid, layer.ffnNorm, into: xn)
         let gate = tape.gate(l), up = tape.up(l)
@@ -101,10 +112,12 @@ final class TrainingPassState {
             .init(layer.gate, gate, updates: loraForward(l, .gate, input: xn, ld: c.dim)),
             .init(layer.up, up, updates: loraForward(l, .up, input: xn, ld: c.dim)),
         ], pool: pool)
-        Activation.swiglu(out: act, gate: gate, up: up, count: T * c.ffnDim)
+        Activation.gated(c.activation, out: act, gate: gate, up: up, count: T * c.ffnDim)
         Linear.project(act, rows: T, ldx: c.ffnDim, into: [
             .init(layer.down, tmp, updates: loraForward(l, .down, input: act, ld: c.ffnDim)),
         ], pool: pool)
+        if c.postNorms { tape.ffnOut(l).update(from: tmp, count: T * c.dim) }
+        LayerHooks.postNorm(layer.postFFNNorm, tmp, rows: T, config: c)
         let next = tape.x(l + 1)
         for i in 0..<T * c.dim { next[i] = mid[i] + tmp[i] }
     }
@@ -150,7 +163,10 @@ final class TrainingPassState {
         let chunk = 64
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: min(chunk, max(rows.count, 1)) * vocab)
         let h = UnsafeMutablePointer<Float>.allocate(capacity: chunk * c.dim * 3)
-        defer { logits.deallocate(); h.deallocate() }
+        // With a final soft-cap, the capped logits are kept for the cap's derivative.
+        let cap = c.finalSoftcap
+        let capped = UnsafeMutablePointer<Float>.allocate(capacity: cap > 0 ? min(chunk, max(rows.count, 1)) * vocab : 1)
+        defer { logits.deallocate(); h.deallocate(); capped.deallocate() }
         let hn = h + chunk * c.dim, dh = hn + chunk * c.dim
         var nll = [Double](repeating: 0, count: chunk)
         var hit = [Bool](repeating: false, count: chunk)
@@ -164,6 +180,10 @@ final class TrainingPassState {
                 RMSNorm.forward(out: hn, input: h, weight: $0.baseAddress!, rows: R, dim: c.dim, eps: c.normEps)
             }
             Linear.project(hn, rows: R, ldx: c.dim, into: [.init(output, logits)], pool: pool)
+            if cap > 0 {
+                SoftCap.apply(logits, count: R * vocab, cap: cap)
+                if backward { capped.update(from: logits, count: R * vocab) }
+            }
             nll.withUnsafeMutableBufferPointer { nll in
                 hit.withUnsafeMutableBufferPointer { hit in
                     pool.parallelFor(R) { i, _ in
@@ -182,6 +202,7 @@ final class TrainingPassState {
             }
             if backward {
                 pause?()
+                if cap > 0 { SoftCap.backward(logits, capped: capped, count: R * vocab, cap: cap) }
                 let block = 2048
                 var v0 = 0
                 while v0 < vocab {
@@ -210,16 +231,18 @@ final class TrainingPassState {
     func backwardLayer(_ l: Int) {
         let layer = model.weights.layers[l]
         let mid = tape.mid(l), gate = tape.gate(l), up = tape.up(l), att = tape.attention(l)
-        // Feed-forward block.
+        // Feed-forward block. With a post-norm, the down projection's output gradient goes
+        // through it first (into dxn, free until the gate/up backward).
         norm(mid, layer.ffnNorm, into: xn)
-        Activation.swiglu(out: act, gate: gate, up: up, count: T * c.ffnDim)
-        Linear.backward(dres, rows: T, ldy: c.dim, weights: [.init(layer.down)], into: dact, ldx: c.ffnDim,
+        Activation.gated(c.activation, out: act, gate: gate, up: up, count: T * c.ffnDim)
+        let dDown = postNormBackward(layer.postFFNNorm, dres, input: tape.ffnOut(l), into: dxn)
+        Linear.backward(dDown, rows: T, ldy: c.dim, weights: [.init(layer.down)], into: dact, ldx: c.ffnDim,
                         accumulate: false, pool: pool)
-        loraBackward(l, .down, dy: dres, ldy: c.dim, input: act, ldInput: c.ffnDim, dInput: dact)
+        loraBackward(l, .down, dy: dDown, ldy: c.dim, input: act, ldInput: c.ffnDim, dInput: dact)
         let ffn = c.ffnDim
         for t in 0..<T {
-            Activation.swigluBackward(dGate: dgu + t * 2 * ffn, dUp: dgu + t * 2 * ffn + ffn, dh: dact + t * ffn,
-                                      gate: gate + t * ffn, up: up + t * ffn, count: ffn)
+            Activation.gatedBackward(c.activation, dGate: dgu + t * 2 * ffn, dUp: dgu + t * 2 * ffn + ffn, dh: dact + t * ffn,
+                                     gate: gate + t * ffn, up: up + t * ffn, count: ffn)
         }
         Linear.backward(dgu, rows: T, ldy: 2 * ffn, weights: [.init(layer.gate), .init(layer.up)], into: dxn,
                         ldx: c.dim, accumulate: false, pool: pool)
@@ -228,26 +251,54 @@ final class TrainingPassState {
         normBackward(dxn, input: mid, layer.ffnNorm, into: dres)
 
         // Attention block.
-        Linear.backward(dres, rows: T, ldy: c.dim, weights: [.init(layer.output)], into: datt, ldx: c.dim,
+        let dOut = postNormBackward(layer.postAttentionNorm, dres, input: tape.attentionOut(l), into: dxn)
+        Linear.backward(dOut, rows: T, ldy: c.dim, weights: [.init(layer.output)], into: datt, ldx: c.qDim,
                         accumulate: false, pool: pool)
-        loraBackward(l, .output, dy: dres, ldy: c.dim, input: att, ldInput: c.dim, dInput: datt)
-        let W = qkvWidth
-        Attention.backward(dq: dqkv, dk: dqkv + c.dim, dv: dqkv + c.dim + c.kvDim, ldd: W,
-                           dOut: datt, out: att, ldo: c.dim, q: tape.q(l), ldq: c.dim,
-                           keys: tape.k(l), values: tape.v(l), ldkv: c.kvDim, segments: segments, shape: shape, pool: pool)
+        loraBackward(l, .output, dy: dOut, ldy: c.dim, input: att, ldInput: c.qDim, dInput: datt)
+        let W = qkvWidth, rope = model.ropes[l]
+        Attention.backward(dq: dqkv, dk: dqkv + c.qDim, dv: dqkv + c.qDim + c.kvDim, ldd: W,
+                           dOut: datt, out: att, ldo: c.qDim, q: tape.q(l), ldq: c.qDim,
+                           keys: tape.k(l), values: tape.v(l), ldkv: c.kvDim, segments: segments,
+                           shape: model.attentionShape(l), pool: pool)
         for seg in segments {
-            model.rope.applyInverse(dqkv + seg.lowerBound * W, rows: seg.count, ld: W, heads: c.heads, startPosition: 0)
-            model.rope.applyInverse(dqkv + seg.lowerBound * W + c.dim, rows: seg.count, ld: W, heads: c.kvHeads,
-                                    startPosition: 0)
+            rope.applyInverse(dqkv + seg.lowerBound * W, rows: seg.count, ld: W, heads: c.heads, startPosition: 0)
+            rope.applyInverse(dqkv + seg.lowerBound * W + c.qDim, rows: seg.count, ld: W, heads: c.kvHeads,
+                              startPosition: 0)
+        }
+        if let qn = layer.queryNorm, let kn = layer.keyNorm {
+            let qPre = tape.qPreNorm(l), kPre = tape.kPreNorm(l)
+            qn.withUnsafeBufferPointer { qw in
+                kn.withUnsafeBufferPointer { kw in
+                    for t in 0..<T {
+                        let dq = dqkv + t * W
+                        RMSNorm.backward(dx: dq, dy: dq, input: qPre + t * c.qDim, weight: qw.baseAddress!, rows: c.heads,
+                                         dim: c.headDim, eps: c.normEps, accumulate: false)
+                        RMSNorm.backward(dx: dq + c.qDim, dy: dq + c.qDim, input: kPre + t * c.kvDim, weight: kw.baseAddress!,
+                                         rows: c.kvHeads, dim: c.headDim, eps: c.normEps, accumulate: false)
+                    }
+                }
+            }
         }
         let x = tape.x(l)
         norm(x, layer.attentionNorm, into: xn)
         Linear.backward(dqkv, rows: T, ldy: W, weights: [.init(layer.query), .init(layer.key), .init(layer.value)],
                         into: dxn, ldx: c.dim, accumulate: false, pool: pool)
         loraBackward(l, .query, dy: dqkv, ldy: W, input: xn, ldInput: c.dim, dInput: dxn)
-        loraBackward(l, .key, dy: dqkv + c.dim, ldy: W, input: xn, ldInput: c.dim, dInput: dxn)
-        loraBackward(l, .value, dy: dqkv + c.dim + c.kvDim, ldy: W, input: xn, ldInput: c.dim, dInput: dxn)
+        loraBackward(l, .key, dy: dqkv + c.qDim, ldy: W, input: xn, ldInput: c.dim, dInput: dxn)
+        loraBackward(l, .value, dy: dqkv + c.qDim + c.kvDim, ldy: W, input: xn, ldInput: c.dim, dInput: dxn)
         normBackward(dxn, input: x, layer.attentionNorm, into: dres)
+    }
+
+    /// The gradient at a block's output before its post-norm (written to `scratch`), or `dy`
+    /// itself when the block has none.
+    private func postNormBackward(_ weight: [Float]?, _ dy: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                                  into scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        guard let weight else { return dy }
+        weight.withUnsafeBufferPointer {
+            RMSNorm.backward(dx: scratch, dy: dy, input: input, weight: $0.baseAddress!, rows: T, dim: c.dim,
+                             eps: c.normEps, accumulate: false)
+        }
+        return UnsafePointer(scratch)
     }
 
     /// For y = x·Wᵀ + scale·drop(x)·Aᵀ·Bᵀ with output gradient dy: adds ∂L/∂A and ∂L/∂B to the

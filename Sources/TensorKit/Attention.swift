@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Causal grouped-query attention over a key/value cache.
 ///
 /// Glossary: T = query rows (new tokens), S = cached positions after appending them,
@@ -8,10 +14,30 @@ public enum Attention {
         public var heads: Int
         public var kvHeads: Int
         public var headDim: Int
-        public init(heads: Int, kvHeads: Int, headDim: Int) {
+        /// Factor on q·k before the cap and the softmax; 1/√headDim unless the model says otherwise.
+        public var scale: Float
+        /// Scores pass through cap·tanh(s / cap) before the softmax when cap > 0 (Gemma 2).
+        public var softcap: Float
+        /// When > 0, a query at position p sees only keys at positions > p − window (sliding window).
+        public var window: Int
+        public init(heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil, softcap: Float = 0, window: Int = 0) {
             self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
+            self.scale = scale ?? 1 / Float(headDim).squareRoot()
+            self.softcap = softcap; self.window = window
         }
-        var scale: Float { 1 / Float(headDim).squareRoot() }
+
+        /// The first key a query sees when `visible` keys (0..<visible) precede it, itself included.
+        @inline(__always) func firstKey(visible: Int) -> Int { window > 0 ? max(0, visible - window) : 0 }
+
+        /// Scales (and caps) raw q·k products in place.
+        @inline(__always) func finish(_ row: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+            if softcap > 0 {
+                let inv = 1 / softcap
+                for s in range { row[s] = softcap * tanhf(row[s] * scale * inv) }
+            } else {
+                for s in range { row[s] *= scale }
+            }
+        }
     }
 
     /// Up to this many rows, attention runs row by row (the decode path); longer runs of rows
@@ -38,7 +64,7 @@ public enum Attention {
                 let scores = pool.scratch(worker: worker, slot: 5, count: span)
                 for t in t0..<t1 {
                     rowAttention(out: out + t * ldo + h * hd, q: q + t * ldq + h * hd, keys: kh, values: vh,
-                                 ldkv: ldkv, visible: S - T + t + 1, hd: hd, scale: shape.scale, scores: scores)
+                                 ldkv: ldkv, visible: S - T + t + 1, hd: hd, shape: shape, scores: scores)
                 }
                 return
             }
@@ -49,10 +75,11 @@ public enum Attention {
             Gemm.multiply(m: rows, n: span, k: hd, a: q + t0 * ldq + h * hd, lda: ldq, b: kh, ldb: ldkv,
                           transposeB: true, c: scores, ldc: span, accumulate: false, scratch: scratch)
             for r in 0..<rows {
-                let visible = S - T + t0 + r + 1
+                let visible = S - T + t0 + r + 1, first = shape.firstKey(visible: visible)
                 let row = scores + r * span
-                for s in 0..<visible { row[s] *= shape.scale }
-                Softmax.inPlace(row, visible)
+                shape.finish(row, first..<visible)
+                Softmax.inPlace(row + first, visible - first)
+                for s in 0..<first { row[s] = 0 }
                 for s in visible..<span { row[s] = 0 }
             }
             Gemm.multiply(m: rows, n: hd, k: span, a: scores, lda: span, b: vh, ldb: ldkv,
@@ -91,7 +118,7 @@ public enum Attention {
                 groupRowAttention(out: seq.out + t * ldo + g * group * hd, q: seq.q + t * ldq + g * group * hd,
                                   keys: seq.keys + g * hd, values: seq.values + g * hd, ldkv: ldkv,
                                   visible: seq.positions - seq.rows + t + 1, hd: hd, heads: group,
-                                  scale: shape.scale, scores: scores)
+                                  shape: shape, scores: scores)
             }
         }
     }
@@ -100,20 +127,26 @@ public enum Attention {
     /// the same arithmetic per head; `scores` holds heads x visible floats.
     static func groupRowAttention(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
                                   keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int,
-                                  visible: Int, hd: Int, heads: Int, scale: Float,
+                                  visible: Int, hd: Int, heads: Int, shape: Shape,
                                   scores: UnsafeMutablePointer<Float>) {
         guard hd % 16 == 0 else {
             for h in 0..<heads {
                 rowAttention(out: out + h * hd, q: q + h * hd, keys: keys, values: values, ldkv: ldkv,
-                             visible: visible, hd: hd, scale: scale, scores: scores)
+                             visible: visible, hd: hd, shape: shape, scores: scores)
             }
             return
         }
-        for s in 0..<visible {
+        // Keys before `first` are outside the sliding window: their probabilities stay zero.
+        let first = shape.firstKey(visible: visible)
+        for s in 0..<first { for h in 0..<heads { scores[h * visible + s] = 0 } }
+        for s in first..<visible {
             let k = keys + s * ldkv
-            for h in 0..<heads { scores[h * visible + s] = dot(q + h * hd, k, hd) * scale }
+            for h in 0..<heads { scores[h * visible + s] = dot(q + h * hd, k, hd) }
         }
-        for h in 0..<heads { Softmax.inPlace(scores + h * visible, visible) }
+        for h in 0..<heads {
+            shape.finish(scores + h * visible, first..<visible)
+            Softmax.inPlace(scores + h * visible + first, visible - first)
+        }
         // Output columns 16 at a time for up to four heads, summing over positions in order.
         var h0 = 0
         while h0 < heads {
@@ -122,8 +155,8 @@ public enum Attention {
             let p2 = p0 + (n > 2 ? 2 * visible : 0), p3 = p0 + (n > 3 ? 3 * visible : 0)
             for c in stride(from: 0, to: hd, by: 16) {
                 var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-                var v = values + c
-                for s in 0..<visible {
+                var v = values + c + first * ldkv
+                for s in first..<visible {
                     let vs = load16(v)
                     a0 = a0.addingProduct(SIMD16(repeating: p0[s]), vs)
                     a1 = a1.addingProduct(SIMD16(repeating: p1[s]), vs)
@@ -144,11 +177,13 @@ public enum Attention {
     /// One query row against `visible` keys.
     static func rowAttention(out: UnsafeMutablePointer<Float>, q: UnsafePointer<Float>,
                              keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int,
-                             visible: Int, hd: Int, scale: Float, scores: UnsafeMutablePointer<Float>) {
-        for s in 0..<visible { scores[s] = dot(q, keys + s * ldkv, hd) * scale }
-        Softmax.inPlace(scores, visible)
+                             visible: Int, hd: Int, shape: Shape, scores: UnsafeMutablePointer<Float>) {
+        let first = shape.firstKey(visible: visible)
+        for s in first..<visible { scores[s] = dot(q, keys + s * ldkv, hd) }
+        shape.finish(scores, first..<visible)
+        Softmax.inPlace(scores + first, visible - first)
         for i in 0..<hd { out[i] = 0 }
-        for s in 0..<visible {
+        for s in first..<visible {
             let p = scores[s], v = values + s * ldkv
             var i = 0
             let pv = SIMD16<Float>(repeating: p)
@@ -188,7 +223,7 @@ extension Attention {
                                 q: UnsafePointer<Float>, ldq: Int,
                                 keys: UnsafePointer<Float>, values: UnsafePointer<Float>, ldkv: Int,
                                 segments: [Range<Int>], shape: Shape, pool: ThreadPool = .shared) {
-        let H = shape.heads, hd = shape.headDim, group = H / shape.kvHeads, scale = shape.scale
+        let H = shape.heads, hd = shape.headDim, group = H / shape.kvHeads, scale = shape.scale, cap = shape.softcap
         let T = segments.map(\.upperBound).max() ?? 0
         guard T > 0 else { return }
         let partialK = UnsafeMutablePointer<Float>.allocate(capacity: T * H * hd)
@@ -207,10 +242,14 @@ extension Attention {
             let doh = dOut + r0 * ldo + h * hd, oh = out + r0 * ldo + h * hd
             Gemm.multiply(m: n, n: n, k: hd, a: qh, lda: ldq, b: kg, ldb: ldkv, transposeB: true,
                           c: p, ldc: n, accumulate: false, scratch: gemm)
+            // With a cap, `capped` keeps 1 − tanh² of each score: the cap's derivative.
+            let capped = cap > 0 ? pool.scratch(worker: worker, slot: 11, count: n * n) : p
             for i in 0..<n {
-                let row = p + i * n
-                for j in 0...i { row[j] *= scale }
-                Softmax.inPlace(row, i + 1)
+                let row = p + i * n, first = shape.firstKey(visible: i + 1)
+                shape.finish(row, first..<i + 1)
+                if cap > 0 { for j in first...i { let c = row[j] / cap; capped[i * n + j] = 1 - c * c } }
+                Softmax.inPlace(row + first, i + 1 - first)
+                for j in 0..<first { row[j] = 0 }
                 for j in (i + 1)..<n { row[j] = 0 }
             }
             Gemm.multiply(m: n, n: n, k: hd, a: doh, lda: ldo, b: vg, ldb: ldkv, transposeB: true,
@@ -218,7 +257,13 @@ extension Attention {
             for i in 0..<n {
                 let d = dot(doh + i * ldo, oh + i * ldo, hd)
                 let pr = p + i * n, dr = dp + i * n
-                for j in 0...i { dr[j] = pr[j] * (dr[j] - d) * scale }
+                let first = shape.firstKey(visible: i + 1)
+                for j in 0..<first { dr[j] = 0 }
+                if cap > 0 {
+                    for j in first...i { dr[j] = pr[j] * (dr[j] - d) * capped[i * n + j] * scale }
+                } else {
+                    for j in first...i { dr[j] = pr[j] * (dr[j] - d) * scale }
+                }
                 for j in (i + 1)..<n { dr[j] = 0 }
             }
             Gemm.multiply(m: n, n: hd, k: n, a: dp, lda: n, b: kg, ldb: ldkv, transposeB: false,

@@ -33,31 +33,42 @@ public enum RMSNorm {
     }
 }
 
-/// Rotary position embedding on adjacent pairs (x[2i], x[2i+1]), the layout GGUF stores Llama
-/// query/key weights in. Angles are computed in Float like the reference implementation.
+/// Rotary position embedding. `.adjacent` rotates pairs (x[2i], x[2i+1]), the layout the GGUF
+/// converter gives Llama query/key weights; `.neox` rotates (x[i], x[i + d/2]) (Qwen, Phi-3,
+/// Gemma). The angle of pair i at position p is p · base^(−2i/d) · frequencyScale / factor[i];
+/// cos and sin are multiplied by `magnitude` (Phi-3's long-RoPE attention factor). Angles are
+/// computed in Float like the reference implementation.
 public final class RoPETable: Sendable {
+    public enum Style: String, Sendable { case adjacent, neox }
+
     public let headDim: Int
     public let base: Float
+    public let style: Style
     /// Positions tabulated: `0..<positions`. The table is built once and never changes, so a
     /// model shared between threads can use it without locking.
     public let positions: Int
     private let cosTable: [Float]
     private let sinTable: [Float]
 
-    public init(headDim: Int, base: Float, positions: Int) {
+    public init(headDim: Int, base: Float, positions: Int, style: Style = .adjacent, frequencyScale: Float = 1,
+                frequencyFactors: [Float]? = nil, magnitude: Float = 1) {
+        precondition(frequencyFactors == nil || frequencyFactors!.count == headDim / 2)
         self.headDim = headDim
         self.base = base
+        self.style = style
         self.positions = positions
         let half = headDim / 2
-        let invFreq = (0..<half).map { i in 1 / powf(base, Float(2 * i) / Float(headDim)) }
+        let invFreq = (0..<half).map { i in
+            1 / powf(base, Float(2 * i) / Float(headDim)) * frequencyScale / (frequencyFactors?[i] ?? 1)
+        }
         var cosTable = [Float](), sinTable = [Float]()
         cosTable.reserveCapacity(positions * half)
         sinTable.reserveCapacity(positions * half)
         for p in 0..<positions {
             for i in 0..<half {
                 let angle = Float(p) * invFreq[i]
-                cosTable.append(Float(cos(Double(angle))))
-                sinTable.append(Float(sin(Double(angle))))
+                cosTable.append(Float(cos(Double(angle))) * magnitude)
+                sinTable.append(Float(sin(Double(angle))) * magnitude)
             }
         }
         self.cosTable = cosTable
@@ -75,6 +86,8 @@ public final class RoPETable: Sendable {
         precondition(startPosition >= 0 && startPosition + rows <= positions,
                      "RoPE position \(startPosition + rows - 1) is past the table's \(positions)")
         let half = headDim / 2
+        // Element i of a pair sits at `stride * i` and its partner `offset` further on.
+        let (stride, offset) = style == .adjacent ? (2, 1) : (1, half)
         cosTable.withUnsafeBufferPointer { cosT in
             sinTable.withUnsafeBufferPointer { sinT in
                 for t in 0..<rows {
@@ -83,10 +96,11 @@ public final class RoPETable: Sendable {
                     for h in 0..<heads {
                         let v = x + t * ld + h * headDim
                         for i in 0..<half {
-                            let x0 = v[2 * i], x1 = v[2 * i + 1]
+                            let a = stride * i, b = a + offset
+                            let x0 = v[a], x1 = v[b]
                             let si = sign * s[i]
-                            v[2 * i] = x0 * c[i] - x1 * si
-                            v[2 * i + 1] = x0 * si + x1 * c[i]
+                            v[a] = x0 * c[i] - x1 * si
+                            v[b] = x0 * si + x1 * c[i]
                         }
                     }
                 }
@@ -264,5 +278,68 @@ extension Activation {
             dGate[i] = dh[i] * up[i] * s * (1 + g * (1 - s))
             i += 1
         }
+    }
+}
+
+extension Activation {
+    /// The gate's nonlinearity in a gated feed-forward block: h = act(gate) · up.
+    public enum Kind: String, Sendable {
+        /// SiLU (SwiGLU): Llama, Qwen, Phi-3.
+        case silu
+        /// GELU, tanh approximation (GeGLU): Gemma.
+        case geluTanh
+    }
+
+    /// out[i] = act(gate[i]) · up[i]; `out` may alias `gate`.
+    public static func gated(_ kind: Kind, out: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>,
+                             up: UnsafePointer<Float>, count: Int) {
+        switch kind {
+        case .silu: swiglu(out: out, gate: gate, up: up, count: count)
+        case .geluTanh: for i in 0..<count { out[i] = geluTanh(gate[i]) * up[i] }
+        }
+    }
+
+    /// Gradients of h = act(g) · u: du = dh · act(g), dg = dh · u · act'(g).
+    public static func gatedBackward(_ kind: Kind, dGate: UnsafeMutablePointer<Float>, dUp: UnsafeMutablePointer<Float>,
+                                     dh: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                     count: Int) {
+        switch kind {
+        case .silu:
+            swigluBackward(dGate: dGate, dUp: dUp, dh: dh, gate: gate, up: up, count: count)
+        case .geluTanh:
+            for i in 0..<count {
+                let (value, slope) = geluTanhWithSlope(gate[i])
+                dUp[i] = dh[i] * value
+                dGate[i] = dh[i] * up[i] * slope
+            }
+        }
+    }
+
+    /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+    @inline(__always)
+    public static func geluTanh(_ x: Float) -> Float {
+        0.5 * x * (1 + tanhf(0.797_884_56 * (x + 0.044715 * x * x * x)))
+    }
+
+    @inline(__always)
+    static func geluTanhWithSlope(_ x: Float) -> (Float, Float) {
+        let k: Float = 0.797_884_56
+        let t = tanhf(k * (x + 0.044715 * x * x * x))
+        let slope = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x)
+        return (0.5 * x * (1 + t), slope)
+    }
+}
+
+/// s → cap · tanh(s / cap), Gemma 2's bound on attention scores and final logits.
+public enum SoftCap {
+    public static func apply(_ x: UnsafeMutablePointer<Float>, count: Int, cap: Float) {
+        let inv = 1 / cap
+        for i in 0..<count { x[i] = cap * tanhf(x[i] * inv) }
+    }
+
+    /// dx = dy · (1 − (y/cap)²), given the capped values y (in place over dy).
+    public static func backward(_ dy: UnsafeMutablePointer<Float>, capped y: UnsafePointer<Float>, count: Int, cap: Float) {
+        let inv = 1 / cap
+        for i in 0..<count { let t = y[i] * inv; dy[i] *= 1 - t * t }
     }
 }

@@ -11,6 +11,22 @@ import Testing
 struct TrainingGradientTests {
     static let spec = TinyModel.Spec(layers: 2, dim: 64, ffn: 96, heads: 4, kvHeads: 2, seed: 11)
 
+    /// One tiny model per architecture hook: each architecture's forward and backward against
+    /// the Double reference's finite differences.
+    static func spec(_ name: String) -> TinyModel.Spec {
+        var s = spec
+        switch name {
+        case "llama3": s.ropeFactors = true
+        case "qwen2": s.architecture = "qwen2"
+        case "qwen3": s.architecture = "qwen3"; s.headDim = 32
+        case "phi3": s.architecture = "phi3"
+        case "gemma2": s.architecture = "gemma2"; s.slidingWindow = 3; s.attentionSoftcap = 1.5; s.finalSoftcap = 3
+        case "gemma3": s.architecture = "gemma3"; s.slidingWindow = 3; s.headDim = 32
+        default: break
+        }
+        return s
+    }
+
     static func batch() -> [TrainingSequence] {
         let a = [5, 40, 77, 12, 99, 3, 150, 61], b = [7, 201, 33, 80, 14]
         func seq(_ t: [Int], labelFrom: Int) -> TrainingSequence {
@@ -61,9 +77,10 @@ struct TrainingGradientTests {
         return f
     }
 
-    @Test("loss matches the Double reference and gradients match its finite differences (directional and per coordinate)")
-    func finiteDifferences() throws {
-        let gguf = try GGUFFile(data: TinyModel.gguf(Self.spec))
+    @Test("loss matches the Double reference and gradients match its finite differences (directional and per coordinate)",
+          arguments: ["llama", "llama3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3"])
+    func finiteDifferences(architecture: String) throws {
+        let gguf = try GGUFFile(data: TinyModel.gguf(Self.spec(architecture)))
         let model = try LlamaModel(gguf: gguf)
         let reference = try ReferenceTraining(gguf: gguf)
         let lora = Self.lora(model)
@@ -97,7 +114,7 @@ struct TrainingGradientTests {
         }
         let rel = (errNorm / refNorm).squareRoot()
         #expect(rel < 1e-3, "per-coordinate relative L2 error \(rel)")
-        print("training gradients vs finite differences: directional \(worstDirectional), coordinates \(rel)")
+        print("\(architecture) training gradients vs finite differences: directional \(worstDirectional), coordinates \(rel)")
     }
 
     @Test("gradients are bit-identical on one thread and two, and a batch's equal the sum of its sequences'")

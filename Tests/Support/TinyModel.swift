@@ -2,9 +2,19 @@ import GGUF
 import LlamaModel
 import TensorKit
 
-/// Tiny random Llama models built in memory, as GGUF images, for tests that need no download.
+/// Tiny random models built in memory, as GGUF images, for tests that need no download: the
+/// `llama` layout by default, or any supported architecture's tensors and metadata.
 public enum TinyModel {
     public struct Spec {
+        public var architecture = "llama"
+        /// Head width when it is not dim / heads (written as `attention.key_length`).
+        public var headDim: Int?
+        /// Gemma's sliding window (every architecture's layer pattern applies) and caps.
+        public var slidingWindow = 0
+        public var attentionSoftcap: Float = 0
+        public var finalSoftcap: Float = 0
+        /// Llama 3's `rope_freqs` frequency factors.
+        public var ropeFactors = false
         public var layers: Int
         public var dim: Int
         public var ffn: Int
@@ -54,18 +64,19 @@ public enum TinyModel {
             (0..<n).map { _ in (Float(rng.next() % 2_000_001) / 1_000_000 - 1) * scale }
         }
         let vocab = vocabulary()
+        let arch = spec.architecture
         var w = GGUFWriter()
         let meta: [(String, GGUFValue)] = [
-            ("general.architecture", .string("llama")),
+            ("general.architecture", .string(arch)),
             ("general.name", .string("tiny")),
-            ("llama.block_count", .uint32(UInt32(spec.layers))),
-            ("llama.context_length", .uint32(UInt32(spec.context))),
-            ("llama.embedding_length", .uint32(UInt32(spec.dim))),
-            ("llama.feed_forward_length", .uint32(UInt32(spec.ffn))),
-            ("llama.attention.head_count", .uint32(UInt32(spec.heads))),
-            ("llama.attention.head_count_kv", .uint32(UInt32(spec.kvHeads))),
-            ("llama.rope.freq_base", .float32(10000)),
-            ("llama.attention.layer_norm_rms_epsilon", .float32(1e-5)),
+            ("\(arch).block_count", .uint32(UInt32(spec.layers))),
+            ("\(arch).context_length", .uint32(UInt32(spec.context))),
+            ("\(arch).embedding_length", .uint32(UInt32(spec.dim))),
+            ("\(arch).feed_forward_length", .uint32(UInt32(spec.ffn))),
+            ("\(arch).attention.head_count", .uint32(UInt32(spec.heads))),
+            ("\(arch).attention.head_count_kv", .uint32(UInt32(spec.kvHeads))),
+            ("\(arch).rope.freq_base", .float32(10000)),
+            ("\(arch).attention.layer_norm_rms_epsilon", .float32(1e-5)),
             ("tokenizer.ggml.model", .string("gpt2")),
             ("tokenizer.ggml.pre", .string("smollm")),
             ("tokenizer.ggml.tokens", .array(elementType: 8, vocab.map { .string($0) })),
@@ -76,23 +87,62 @@ public enum TinyModel {
             ("tokenizer.chat_template", .string(chatTemplate)),
         ]
         for (k, v) in meta where k != omit { w.set(k, override[k] ?? v) }
-        let kvDim = spec.dim / spec.heads * spec.kvHeads
+        let hd = spec.headDim ?? spec.dim / spec.heads
+        let qDim = spec.heads * hd, kvDim = hd * spec.kvHeads
+        if spec.headDim != nil { w.set("\(arch).attention.key_length", .uint32(UInt32(hd))) }
+        if spec.slidingWindow > 0 { w.set("\(arch).attention.sliding_window", .uint32(UInt32(spec.slidingWindow))) }
+        if arch == "gemma3" {
+            w.set("gemma3.rope.freq_base_swa", .float32(1000))
+            w.set("gemma3.attention.sliding_window_pattern", .array(elementType: 7, (0..<spec.layers).map { .bool($0 % 2 == 0) }))
+        }
+        if arch == "gemma2" {
+            w.set("gemma2.attn_logit_softcapping", .float32(spec.attentionSoftcap))
+            w.set("gemma2.final_logit_softcapping", .float32(spec.finalSoftcap))
+        }
         func tensor(_ name: String, _ dims: [Int], _ type: GGMLType, scale: Float) {
             guard name != omit else { return }
             w.addTensor(name, dimensions: dims, type: type, values: random(dims.reduce(1, *), scale: scale))
+        }
+        func norm(_ name: String, _ n: Int) {
+            guard name != omit else { return }
+            w.addTensor(name, dimensions: [n], values: random(n, scale: 0.2).map { 1 + $0 })
         }
         tensor("token_embd.weight", [spec.dim, vocab.count], spec.embeddingType, scale: 1)
         for l in 0..<spec.layers {
             guard "blk.\(l).attn_norm.weight" != omit else { continue }
             w.addTensor("blk.\(l).attn_norm.weight", dimensions: [spec.dim], values: random(spec.dim, scale: 0.2).map { 1 + $0 })
             w.addTensor("blk.\(l).ffn_norm.weight", dimensions: [spec.dim], values: random(spec.dim, scale: 0.2).map { 1 + $0 })
-            tensor("blk.\(l).attn_q.weight", [spec.dim, spec.dim], spec.matrixType, scale: 0.3)
-            tensor("blk.\(l).attn_k.weight", [spec.dim, kvDim], spec.matrixType, scale: 0.3)
-            tensor("blk.\(l).attn_v.weight", [spec.dim, kvDim], spec.matrixType, scale: 0.3)
-            tensor("blk.\(l).attn_output.weight", [spec.dim, spec.dim], spec.matrixType, scale: 0.2)
-            tensor("blk.\(l).ffn_gate.weight", [spec.dim, spec.ffn], spec.matrixType, scale: 0.2)
-            tensor("blk.\(l).ffn_up.weight", [spec.dim, spec.ffn], spec.matrixType, scale: 0.2)
+            if arch == "phi3" {
+                tensor("blk.\(l).attn_qkv.weight", [spec.dim, qDim + 2 * kvDim], spec.matrixType, scale: 0.3)
+            } else {
+                tensor("blk.\(l).attn_q.weight", [spec.dim, qDim], spec.matrixType, scale: 0.3)
+                tensor("blk.\(l).attn_k.weight", [spec.dim, kvDim], spec.matrixType, scale: 0.3)
+                tensor("blk.\(l).attn_v.weight", [spec.dim, kvDim], spec.matrixType, scale: 0.3)
+            }
+            if arch == "qwen2" {
+                tensor("blk.\(l).attn_q.bias", [qDim], .f32, scale: 0.3)
+                tensor("blk.\(l).attn_k.bias", [kvDim], .f32, scale: 0.3)
+                tensor("blk.\(l).attn_v.bias", [kvDim], .f32, scale: 0.3)
+            }
+            if arch == "qwen3" || arch == "gemma3" {
+                norm("blk.\(l).attn_q_norm.weight", hd)
+                norm("blk.\(l).attn_k_norm.weight", hd)
+            }
+            if arch.hasPrefix("gemma") {
+                norm("blk.\(l).post_attention_norm.weight", spec.dim)
+                norm("blk.\(l).post_ffw_norm.weight", spec.dim)
+            }
+            tensor("blk.\(l).attn_output.weight", [qDim, spec.dim], spec.matrixType, scale: 0.2)
+            if arch == "phi3" {
+                tensor("blk.\(l).ffn_up.weight", [spec.dim, 2 * spec.ffn], spec.matrixType, scale: 0.2)
+            } else {
+                tensor("blk.\(l).ffn_gate.weight", [spec.dim, spec.ffn], spec.matrixType, scale: 0.2)
+                tensor("blk.\(l).ffn_up.weight", [spec.dim, spec.ffn], spec.matrixType, scale: 0.2)
+            }
             tensor("blk.\(l).ffn_down.weight", [spec.ffn, spec.dim], spec.matrixType, scale: 0.2)
+        }
+        if spec.ropeFactors {
+            w.addTensor("rope_freqs.weight", dimensions: [hd / 2], values: (0..<hd / 2).map { 1 + Float($0) * 0.5 })
         }
         w.addTensor("output_norm.weight", dimensions: [spec.dim], values: random(spec.dim, scale: 0.2).map { 1 + $0 })
         if !spec.tiedOutput { tensor("output.weight", [spec.dim, vocab.count], spec.matrixType, scale: 0.5) }
