@@ -14,6 +14,50 @@ struct SentencePieceEncoder {
     let unknownID: Int32?
     /// Longest token spelling in bytes; longer concatenations are never looked up.
     let maxTokenBytes: Int
+    /// Token id by `spellingHash` of its UTF-8 spelling (-1 when two spellings share a hash),
+    /// so lookups of byte ranges need no allocation.
+    let idByHash: [UInt64: Int32]
+    /// UTF-8 spelling of each token, to confirm a hash hit.
+    let spellings: [[UInt8]]
+
+    init(scores: [Float], byteTokens: [Int32], unknownID: Int32?, tokens: [String]) {
+        self.scores = scores
+        self.byteTokens = byteTokens
+        self.unknownID = unknownID
+        var byHash = [UInt64: Int32](minimumCapacity: tokens.count)
+        let spellings = tokens.map { Array($0.utf8) }
+        for (id, bytes) in spellings.enumerated() {
+            let hash = bytes.withUnsafeBufferPointer { Self.spellingHash($0[...]) }
+            if let other = byHash[hash] {
+                // The same spelling twice keeps the first id; a true collision disables the fast path.
+                if other >= 0 && spellings[Int(other)] != bytes { byHash[hash] = -1 }
+            } else {
+                byHash[hash] = Int32(id)
+            }
+        }
+        self.maxTokenBytes = spellings.map(\.count).max() ?? 0
+        self.idByHash = byHash
+        self.spellings = spellings
+    }
+
+    /// The token spelled exactly `text[range]`, if any.
+    @inline(__always)
+    private func lookup(_ text: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, idOf: ([UInt8]) -> Int?) -> Int? {
+        guard range.count <= maxTokenBytes, let id = idByHash[Self.spellingHash(text[range])] else { return nil }
+        if id < 0 { return idOf(Array(text[range])) }
+        let spelling = spellings[Int(id)]
+        guard spelling.count == range.count else { return nil }
+        for (offset, byte) in spelling.enumerated() where text[range.lowerBound + offset] != byte { return nil }
+        return Int(id)
+    }
+
+    /// FNV-1a over a byte range.
+    @inline(__always)
+    static func spellingHash(_ bytes: Slice<UnsafeBufferPointer<UInt8>>) -> UInt64 {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return hash
+    }
 
     private struct Candidate {
         let score: Float
@@ -28,7 +72,11 @@ struct SentencePieceEncoder {
     }
 
     /// Encodes `text` (UTF-8, spaces already escaped), appending ids to `out`.
-    func encode(_ text: [UInt8], idOf: ([UInt8]) -> Int?, into out: inout [Int32]) {
+    func encode(_ bytes: [UInt8], idOf: ([UInt8]) -> Int?, into out: inout [Int32]) {
+        bytes.withUnsafeBufferPointer { encode($0, idOf: idOf, into: &out) }
+    }
+
+    private func encode(_ text: UnsafeBufferPointer<UInt8>, idOf: ([UInt8]) -> Int?, into out: inout [Int32]) {
         if text.isEmpty { return }
         // Symbols as byte ranges with a doubly linked list over them.
         var start: [Int] = []
@@ -48,9 +96,7 @@ struct SentencePieceEncoder {
         func push(_ left: Int, _ right: Int) {
             guard left >= 0, right < count else { return }
             let size = length[left] + length[right]
-            guard size <= maxTokenBytes else { return }
-            let bytes = Array(text[start[left]..<start[left] + size])
-            guard let id = idOf(bytes), id < scores.count else { return }
+            guard let id = lookup(text, start[left]..<start[left] + size, idOf: idOf), id < scores.count else { return }
             Self.heapPush(&heap, Candidate(score: scores[id], left: Int32(left), right: Int32(right), size: Int32(size)))
         }
         for index in 0..<(count - 1) { push(index, index + 1) }
@@ -68,11 +114,11 @@ struct SentencePieceEncoder {
         // Every merged symbol is a token; only unmerged characters can need byte fallback.
         var index = 0
         while index < count {
-            let bytes = Array(text[start[index]..<start[index] + length[index]])
-            if let id = idOf(bytes) {
+            let range = start[index]..<start[index] + length[index]
+            if let id = lookup(text, range, idOf: idOf) {
                 out.append(Int32(id))
             } else {
-                for byte in bytes {
+                for byte in text[range] {
                     let id = byteTokens[Int(byte)]
                     if id >= 0 { out.append(id) } else if let unknownID { out.append(unknownID) }
                 }

@@ -107,11 +107,9 @@ public final class Tokenizer: @unchecked Sendable {
 
         var spellings: [[UInt8]: Int] = [:]
         spellings.reserveCapacity(tokens.count)
-        var maxTokenBytes = 0
         for (id, token) in tokens.enumerated() {
             // The first spelling wins if a vocabulary repeats one.
             let key = Array(token.utf8)
-            maxTokenBytes = max(maxTokenBytes, key.count)
             if spellings[key] == nil { spellings[key] = id }
         }
 
@@ -164,7 +162,7 @@ public final class Tokenizer: @unchecked Sendable {
         case .sentencePiece:
             self.encoder = nil
             self.sentencePiece = SentencePieceEncoder(scores: self.scores, byteTokens: byteTokens, unknownID: unknown,
-                                                      maxTokenBytes: maxTokenBytes)
+                                                      tokens: tokens)
         }
     }
 

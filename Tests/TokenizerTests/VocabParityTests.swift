@@ -83,7 +83,10 @@ struct VocabParityTests {
                 let ids = tokenizer.encode(text, addSpecial: false, parseSpecial: false)
                 #expect(ids == expected, "\(name) case \(index) \(text.debugDescription): \(firstDifference(ids, expected))")
                 if ids == expected { passed += 1 }
-                if tokenizer.decode(ids) == text { roundTrips += 1 }
+                // Not checked by llama.cpp's test, but every covered vocabulary can spell every case.
+                let decoded = tokenizer.decode(ids)
+                #expect(decoded == text, "\(name) case \(index) decodes to \(decoded.debugDescription)")
+                if decoded == text { roundTrips += 1 }
             }
             print("\(name): \(passed)/\(inputs.count) cases match; decode round-trips \(roundTrips)/\(inputs.count)")
             tested += 1
