@@ -1,55 +1,101 @@
 import Synchronization
 
-/// A byte-level BPE tokenizer (the GGUF `gpt2` tokenizer model).
+/// A GGUF tokenizer: byte-level BPE (`gpt2`) or SentencePiece BPE (`llama`), behind one API.
 ///
 /// Immutable after initialisation apart from an internal, lock-protected cache of encoded
 /// pieces, so one instance can be shared across threads.
 public final class Tokenizer: @unchecked Sendable {
+    /// The tokenizer algorithm.
+    public let model: TokenizerConfiguration.Model
     /// Beginning-of-sequence token id, if the model defines one.
     public let bosID: Int?
     /// End-of-sequence token id, if the model defines one.
     public let eosID: Int?
+    /// End-of-turn token id, if any.
+    public let eotID: Int?
+    /// The unknown token id, if any.
+    public let unknownID: Int?
+    /// The padding token id, if any.
+    public let paddingID: Int?
+    /// Whether `encode(_:addSpecial:parseSpecial:)` adds BOS / EOS.
+    public let addBOS: Bool
+    public let addEOS: Bool
+    /// SentencePiece space prefix (see `TokenizerConfiguration.addSpacePrefix`).
+    public let addSpacePrefix: Bool
+    /// Tokens that end generation: EOS, EOT, EOM and tokens spelled like an end of turn.
+    public let endOfGenerationIDs: Set<Int>
     /// The model's chat template; nil when the model has none.
     public let chatTemplate: ChatTemplate?
-    /// How text is split before BPE.
+    /// How text is split before BPE (byte-level BPE only; SentencePiece does not split).
     public let preTokenizer: PreTokenizer
 
     private let tokens: [String]
     private let types: [TokenType]
+    private let scores: [Float]
     /// Raw bytes each token decodes to.
     private let decodedBytes: [[UInt8]]
     /// Token spelling (UTF-8 bytes, so canonically equivalent strings stay distinct) -> id.
     private let idsBySpelling: [[UInt8]: Int]
-    private let encoder: BytePairEncoder
+    private let encoder: BytePairEncoder?
+    private let sentencePiece: SentencePieceEncoder?
+    /// Byte-to-unicode spelling of each byte, for whole-piece lookups (`ignoresMerges`).
+    private let byteSpellings: [[UInt8]]
     private let specials: SpecialTokenMatcher
-    private let hasSpecials: Bool
     private let cache = Mutex<[[UInt8]: [Int32]]>([:])
 
     /// Bounds on the piece cache so a long-running server does not grow without limit.
     private static let cacheCapacity = 1 << 16
     private static let maxCachedPieceBytes = 64
 
-    /// Creates a tokenizer from GGUF-style vocabulary arrays.
+    /// Spellings that mark a token as ending a turn (llama.cpp's list, in part).
+    static let endOfTurnSpellings: Set<String> = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
+    ]
+
+    /// Creates a byte-level BPE tokenizer from GGUF-style vocabulary arrays.
     /// - Parameters:
     ///   - tokens: token spellings, indexed by id (GPT-2 byte-to-unicode spelling).
     ///   - tokenTypes: `TokenType` raw values per token (0 is read as normal), or empty for all normal.
     ///   - merges: BPE merges `"left right"` in rank order (first merges first).
-    ///   - preTokenizer: GGUF `tokenizer.ggml.pre` name: `smollm`, `gpt2` or `default`.
+    ///   - preTokenizer: GGUF `tokenizer.ggml.pre` name (see `PreTokenizer`).
     ///   - bosID: beginning-of-sequence id, if any.
     ///   - eosID: end-of-sequence id, if any.
     ///   - chatTemplate: the Jinja chat template source, if any; must be ChatML-style.
     /// - Throws: `TokenizerError` describing the first inconsistency found.
-    public init(tokens: [String], tokenTypes: [Int32], merges: [String], preTokenizer: String,
-                bosID: Int?, eosID: Int?, chatTemplate: String?) throws {
+    public convenience init(tokens: [String], tokenTypes: [Int32], merges: [String], preTokenizer: String,
+                            bosID: Int?, eosID: Int?, chatTemplate: String?) throws {
+        var configuration = TokenizerConfiguration(model: .bytePair, tokens: tokens)
+        configuration.tokenTypes = tokenTypes
+        configuration.merges = merges
+        configuration.preTokenizer = preTokenizer
+        configuration.bosID = bosID
+        configuration.eosID = eosID
+        configuration.chatTemplate = chatTemplate
+        try self.init(configuration)
+    }
+
+    /// Creates a tokenizer from a full configuration.
+    /// - Throws: `TokenizerError` describing the first inconsistency found.
+    public init(_ configuration: TokenizerConfiguration) throws {
+        let tokens = configuration.tokens
         guard !tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
+        let tokenTypes = configuration.tokenTypes
         guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
             throw TokenizerError.tokenTypeCountMismatch(tokens: tokens.count, types: tokenTypes.count)
         }
-        for (name, id) in [("BOS", bosID), ("EOS", eosID)] {
+        guard configuration.scores.isEmpty || configuration.scores.count == tokens.count else {
+            throw TokenizerError.scoreCountMismatch(tokens: tokens.count, scores: configuration.scores.count)
+        }
+        let named: [(String, Int?)] = [("BOS", configuration.bosID), ("EOS", configuration.eosID),
+                                       ("EOT", configuration.eotID), ("EOM", configuration.eomID),
+                                       ("unknown", configuration.unknownID), ("padding", configuration.paddingID)]
+        for (name, id) in named {
             if let id, !tokens.indices.contains(id) {
                 throw TokenizerError.specialIDOutOfRange(name: name, id: id, vocabularySize: tokens.count)
             }
         }
+        if configuration.addBOS && configuration.bosID == nil { throw TokenizerError.missingSpecialToken("BOS") }
+        if configuration.addEOS && configuration.eosID == nil { throw TokenizerError.missingSpecialToken("EOS") }
         var types = [TokenType](repeating: .normal, count: tokens.count)
         for (index, raw) in tokenTypes.enumerated() {
             // GGUF type 0 means "undefined"; llama.cpp treats such tokens as normal.
@@ -67,27 +113,57 @@ public final class Tokenizer: @unchecked Sendable {
             if spellings[key] == nil { spellings[key] = id }
         }
 
+        // End of generation: EOS, EOT, EOM, and every token spelled like an end of turn.
+        let spelledEndOfTurn = tokens.indices.filter { Self.endOfTurnSpellings.contains(tokens[$0]) }
+        let eotID = configuration.eotID ?? spelledEndOfTurn.first
+        let eomID = configuration.eomID ?? spellings[Array("<|eom_id|>".utf8)]
+        var endOfGeneration = Set(spelledEndOfTurn)
+        for id in [configuration.eosID, eotID, eomID] { if let id { endOfGeneration.insert(id) } }
+        if let eomID { endOfGeneration.insert(eomID) }
+
+        let model = configuration.model
+        self.model = model
         self.tokens = tokens
         self.types = types
+        self.scores = configuration.scores.isEmpty ? Array(repeating: 0, count: tokens.count) : configuration.scores
         self.idsBySpelling = spellings
-        self.decodedBytes = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1) }
-        self.preTokenizer = try PreTokenizer(name: preTokenizer)
-        self.bosID = bosID
-        self.eosID = eosID
-        self.chatTemplate = try chatTemplate.map { try ChatTemplate(template: $0) }
-        self.specials = SpecialTokenMatcher(tokens: tokens, types: types)
-        self.hasSpecials = !specials.isEmpty
+        self.decodedBytes = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1, model: model) }
+        self.preTokenizer = try PreTokenizer(name: model == .bytePair ? configuration.preTokenizer : "default")
+        self.bosID = configuration.bosID
+        self.eosID = configuration.eosID
+        self.eotID = eotID
+        self.unknownID = configuration.unknownID
+        self.paddingID = configuration.paddingID
+        self.addBOS = configuration.addBOS
+        self.addEOS = configuration.addEOS
+        self.addSpacePrefix = configuration.addSpacePrefix
+        self.endOfGenerationIDs = endOfGeneration
+        self.chatTemplate = try configuration.chatTemplate.map { try ChatTemplate(template: $0) }
+        // Tokens that end generation are matched as control tokens even if typed otherwise.
+        self.specials = SpecialTokenMatcher(tokens: tokens, types: types,
+                                            forcedControl: endOfGeneration.filter { types[$0] != .control })
+        self.byteSpellings = (0..<256).map { Array(String(ByteLevel.byteToScalar[$0]).utf8) }
 
-        // A byte is spelled by its byte-to-unicode scalar, else by a `<0xNN>` byte token.
+        // A byte is spelled by a `<0xNN>` byte token, else by its byte-to-unicode scalar (BPE)
+        // or the one-byte token (SentencePiece).
         let byteTokens: [Int32] = (0..<256).map { byte in
-            let mapped = Array(String(ByteLevel.byteToScalar[byte]).utf8)
             let hex = String(byte, radix: 16, uppercase: true)
             let spelled = Array("<0x\(hex.count == 1 ? "0" + hex : hex)>".utf8)
-            return Int32(spellings[mapped] ?? spellings[spelled] ?? -1)
+            let plain = model == .bytePair ? Array(String(ByteLevel.byteToScalar[byte]).utf8) : [UInt8(byte)]
+            return Int32((model == .bytePair ? spellings[plain] ?? spellings[spelled]
+                                             : spellings[spelled] ?? spellings[plain]) ?? -1)
         }
-        let unknownID = types.firstIndex(of: .unknown).map(Int32.init)
-        self.encoder = try BytePairEncoder(merges: merges, byteTokens: byteTokens, fallbackID: unknownID,
-                                           idOf: { spellings[$0] })
+        let unknown = (configuration.unknownID ?? types.firstIndex(of: .unknown)).map(Int32.init)
+        switch model {
+        case .bytePair:
+            self.encoder = try BytePairEncoder(merges: configuration.merges, byteTokens: byteTokens, fallbackID: unknown,
+                                               idOf: { spellings[$0] })
+            self.sentencePiece = nil
+        case .sentencePiece:
+            self.encoder = nil
+            self.sentencePiece = SentencePieceEncoder(scores: self.scores, byteTokens: byteTokens, unknownID: unknown,
+                                                      tokens: tokens)
+        }
     }
 
     /// Number of tokens in the vocabulary.
@@ -118,52 +194,78 @@ public final class Tokenizer: @unchecked Sendable {
         decodedBytes.indices.contains(id) ? decodedBytes[id] : []
     }
 
+    /// The score of `id` (SentencePiece merge priority; 0 for BPE vocabularies), or nil if out of range.
+    public func tokenScore(_ id: Int) -> Float? {
+        scores.indices.contains(id) ? scores[id] : nil
+    }
+
     /// Encodes `text` to token ids. No BOS/EOS is added.
     /// - Parameter parseSpecial: when true, control-token spellings in `text` (e.g. `<|im_start|>`)
-    ///   become their single id; when false they are encoded as ordinary text.
-    ///   User-defined tokens are matched either way. A byte the vocabulary cannot spell becomes
-    ///   the unknown token, or is dropped when there is none (never the case for GPT-2 vocabularies).
+    ///   become their single id; when false they are encoded as ordinary text (use this for
+    ///   chat message content). User-defined tokens are matched either way. A byte the vocabulary
+    ///   cannot spell becomes the unknown token, or is dropped when there is none.
     public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
+        encode(text, addSpecial: false, parseSpecial: parseSpecial)
+    }
+
+    /// Encodes `text`, adding BOS first and EOS last when `addSpecial` is set and the model
+    /// asks for them (`addBOS`, `addEOS`).
+    public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int] {
         let utf8 = Array(text.utf8)
         var out: [Int32] = []
         out.reserveCapacity(utf8.count / 3 + 4)
+        if addSpecial && addBOS, let bosID { out.append(Int32(bosID)) }
         utf8.withUnsafeBufferPointer { buffer in
+            let cuts = specials.isEmpty ? [] : specials.partition(buffer, parseSpecial: parseSpecial)
             var fragmentStart = 0
-            if hasSpecials {
-                var position = 0
-                while position < buffer.count {
-                    if let (length, id) = specials.match(buffer, at: position, parseSpecial: parseSpecial) {
-                        encodeFragment(buffer, fragmentStart, position, into: &out)
-                        out.append(id)
-                        position += length
-                        fragmentStart = position
-                    } else {
-                        position += 1
-                    }
-                }
+            for (position, length, id) in cuts {
+                encodeFragment(buffer, fragmentStart, position, into: &out)
+                out.append(id)
+                fragmentStart = position + length
             }
             encodeFragment(buffer, fragmentStart, buffer.count, into: &out)
         }
+        if addSpecial && addEOS, let eosID { out.append(Int32(eosID)) }
         return out.map(Int.init)
     }
 
     /// Decodes ids to text: token bytes are concatenated and read as UTF-8, invalid
     /// sequences becoming U+FFFD. Control tokens appear as their literal text; ids outside
-    /// the vocabulary are skipped.
+    /// the vocabulary are skipped. With `addSpacePrefix`, one leading space of the first
+    /// token is dropped (the space encoding added).
     public func decode(_ ids: [Int]) -> String {
         var bytes: [UInt8] = []
+        var first = true
         for id in ids where decodedBytes.indices.contains(id) {
-            bytes.append(contentsOf: decodedBytes[id])
+            let piece = decodedBytes[id]
+            if first && addSpacePrefix && piece.first == 0x20 {
+                bytes.append(contentsOf: piece.dropFirst())
+            } else {
+                bytes.append(contentsOf: piece)
+            }
+            first = false
         }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: - Encoding internals
 
-    /// Pre-tokenizes and encodes the text between special tokens, `buffer[lo..<hi]`.
+    /// Encodes the text between special tokens, `buffer[lo..<hi]`.
     private func encodeFragment(_ buffer: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int,
                                 into out: inout [Int32]) {
         if lo >= hi { return }
+        if let sentencePiece {
+            // Every text fragment is the first or follows a special token, so with a space
+            // prefix each one gets a space first; then every space becomes U+2581.
+            var text: [UInt8] = []
+            text.reserveCapacity(hi - lo + 3)
+            if addSpacePrefix { text.append(contentsOf: [0xE2, 0x96, 0x81]) }
+            for byte in buffer[lo..<hi] {
+                if byte == 0x20 { text.append(contentsOf: [0xE2, 0x96, 0x81]) } else { text.append(byte) }
+            }
+            sentencePiece.encode(text, idOf: { idsBySpelling[$0] }, into: &out)
+            return
+        }
         var scalars: [Unicode.Scalar] = []
         var offsets: [Int] = []     // byte offset of each scalar, plus the end
         scalars.reserveCapacity(hi - lo)
@@ -194,6 +296,7 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     private func encodePiece(_ slice: Slice<UnsafeBufferPointer<UInt8>>, into out: inout [Int32]) {
+        guard let encoder else { return }
         if slice.count == 1 {
             encoder.encode(slice, into: &out)
             return
@@ -205,7 +308,11 @@ public final class Tokenizer: @unchecked Sendable {
             return
         }
         var ids: [Int32] = []
-        encoder.encode(bytes, into: &ids)
+        if preTokenizer.ignoresMerges, let whole = idsBySpelling[bytes.flatMap { byteSpellings[Int($0)] }] {
+            ids = [Int32(whole)]
+        } else {
+            encoder.encode(bytes, into: &ids)
+        }
         out.append(contentsOf: ids)
         if cacheable {
             cache.withLock { cache in
@@ -215,12 +322,27 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    /// The bytes a token decodes to: byte-to-unicode spelling reversed for normal tokens,
-    /// the byte for `<0xNN>` byte tokens, and the literal text for special tokens.
-    private static func rawBytes(of token: String, type: TokenType) -> [UInt8] {
+    /// The bytes a token decodes to: for normal tokens the byte-to-unicode spelling reversed
+    /// (BPE) or `▁` read as a space (SentencePiece); the byte for `<0xNN>` byte tokens; the
+    /// literal text for special tokens.
+    private static func rawBytes(of token: String, type: TokenType, model: TokenizerConfiguration.Model) -> [UInt8] {
         switch type {
         case .normal:
-            return ByteLevel.decode(token)
+            if model == .bytePair { return ByteLevel.decode(token) }
+            var bytes: [UInt8] = []
+            let utf8 = Array(token.utf8)
+            bytes.reserveCapacity(utf8.count)
+            var index = 0
+            while index < utf8.count {
+                if index + 2 < utf8.count && utf8[index] == 0xE2 && utf8[index + 1] == 0x96 && utf8[index + 2] == 0x81 {
+                    bytes.append(0x20)
+                    index += 3
+                } else {
+                    bytes.append(utf8[index])
+                    index += 1
+                }
+            }
+            return bytes
         case .byte:
             let utf8 = Array(token.utf8)
             if utf8.count == 6, token.hasPrefix("<0x"), token.hasSuffix(">"),

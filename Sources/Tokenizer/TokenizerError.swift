@@ -26,13 +26,17 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case badMerge(index: Int, text: String)
     /// A merge part, or the concatenation the merge produces, is not in the vocabulary.
     case mergeTokenNotInVocabulary(index: Int, text: String, token: String)
+    /// `scores` is neither empty nor the same length as `tokens`.
+    case scoreCountMismatch(tokens: Int, scores: Int)
+    /// BOS/EOS is to be added but the model names no such token.
+    case missingSpecialToken(String)
     /// The pre-tokenizer name is not one this tokenizer implements.
     case unknownPreTokenizer(String)
-    /// A BOS/EOS id does not index the vocabulary.
+    /// A special-token id (BOS, EOS, EOT, EOM, unknown, padding) does not index the vocabulary.
     case specialIDOutOfRange(name: String, id: Int, vocabularySize: Int)
     /// The chat template is not a ChatML-style template this renderer understands.
     case unsupportedTemplate(String)
-    /// The GGUF `tokenizer.ggml.model` is not byte-level BPE.
+    /// The GGUF `tokenizer.ggml.model` is neither `gpt2` nor `llama`.
     case unsupportedModel(String)
 
     public var description: String {
@@ -47,14 +51,19 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "merge \(index) \"\(text)\" is not two tokens separated by one space"
         case let .mergeTokenNotInVocabulary(index, text, token):
             return "merge \(index) \"\(text)\" uses \"\(token)\", which is not in the vocabulary"
+        case let .scoreCountMismatch(tokens, scores):
+            return "tokenizer has \(tokens) tokens but \(scores) scores"
+        case let .missingSpecialToken(name):
+            return "the tokenizer adds a \(name) token but defines no \(name) id"
         case let .unknownPreTokenizer(name):
-            return "unknown pre-tokenizer \"\(name)\" (supported: smollm, gpt2, default)"
+            return "unknown pre-tokenizer \"\(name)\" (tokenizer.ggml.pre; supported: "
+                + PreTokenizer.names.keys.sorted().joined(separator: ", ") + ")"
         case let .specialIDOutOfRange(name, id, size):
             return "\(name) token id \(id) is outside the vocabulary (size \(size))"
         case let .unsupportedTemplate(reason):
             return "unsupported chat template: \(reason)"
         case let .unsupportedModel(name):
-            return "tokenizer model \"\(name)\" is not supported (supported: gpt2, byte-level BPE)"
+            return "tokenizer model \"\(name)\" is not supported (tokenizer.ggml.model; supported: gpt2, llama)"
         }
     }
 }

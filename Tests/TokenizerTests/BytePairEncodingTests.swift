@@ -101,7 +101,7 @@ struct BytePairEncodingTests {
         #expect(throws: TokenizerError.emptyVocabulary) { try make(tokens: []) }
         #expect(throws: TokenizerError.tokenTypeCountMismatch(tokens: 1, types: 2)) { try make(types: [1, 1]) }
         #expect(throws: TokenizerError.invalidTokenType(index: 0, value: 9)) { try make(types: [9]) }
-        #expect(throws: TokenizerError.unknownPreTokenizer("llama3")) { try make(pre: "llama3") }
+        #expect(throws: TokenizerError.unknownPreTokenizer("bert-bge")) { try make(pre: "bert-bge") }
         #expect(throws: TokenizerError.specialIDOutOfRange(name: "BOS", id: 5, vocabularySize: 1)) { try make(bos: 5) }
         try make(types: [0])
         try make(pre: "default")
