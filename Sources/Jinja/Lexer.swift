@@ -24,30 +24,29 @@ struct Lexer {
     private let src: [UInt8]
     private var i = 0
     private var tokens: [Token] = []
-    /// Line start offsets, for positions.
-    private let lineStarts: [Int]
 
     init(_ source: String) {
         var text = source.replacingOccurrences("\r\n", "\n").replacingOccurrences("\r", "\n")
         if text.hasSuffix("\n") { text.removeLast() }
         src = Array(text.utf8)
-        var starts = [0]
-        for (k, b) in src.enumerated() where b == 0x0A { starts.append(k + 1) }
-        lineStarts = starts
     }
 
-    func position(_ offset: Int) -> Position {
-        var lo = 0, hi = lineStarts.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if lineStarts[mid] <= offset { lo = mid } else { hi = mid - 1 }
+    /// The last position computed: tokens come in source order, so positions advance from it.
+    private var cached = (offset: 0, line: 1, column: 1)
+
+    mutating func position(_ offset: Int) -> Position {
+        if offset < cached.offset { cached = (0, 1, 1) }
+        var (o, line, column) = cached
+        while o < offset && o < src.count {
+            if src[o] == 0x0A { line += 1; column = 1 }
+            else if src[o] & 0xC0 != 0x80 { column += 1 }  // columns count characters, not UTF-8 bytes
+            o += 1
         }
-        // Columns count characters (UTF-8 lead bytes), not bytes.
-        let column = src[lineStarts[lo]..<min(offset, src.count)].filter { $0 & 0xC0 != 0x80 }.count + 1
-        return Position(line: lo + 1, column: column)
+        cached = (o, line, column)
+        return Position(line: line, column: column)
     }
 
-    private func error(_ message: String, at offset: Int) -> JinjaError {
+    private mutating func error(_ message: String, at offset: Int) -> JinjaError {
         let p = position(offset)
         return JinjaError(.syntax, message, line: p.line, column: p.column)
     }

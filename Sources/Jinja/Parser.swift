@@ -32,7 +32,12 @@ struct Parser {
         }
     }
 
-    private mutating func advance() -> Token { defer { k += 1 }; return tokens[k] }
+    /// The current token, moving past it (never past the final `.end`).
+    private mutating func advance() -> Token {
+        let t = tokens[k]
+        if k < tokens.count - 1 { k += 1 }
+        return t
+    }
 
     private func isOp(_ o: String) -> Bool { current.kind == .op(o) }
     private func isName(_ n: String) -> Bool { current.kind == .name(n) }
@@ -87,7 +92,7 @@ struct Parser {
             case .end:
                 if let opener {
                     let expected = ends.sorted().map { "'\($0)'" }.joined(separator: " or ")
-                    throw error("unexpected end of template: the '\(opener.0)' block opened at line \(opener.1.line), column \(opener.1.column) needs \(expected)")
+                    throw error("unexpected end of template: the '\(opener.0)' block opened at line \(opener.1.line), column \(opener.1.column) needs \(expected)", at: t.position)
                 }
                 return (body, nil)
             default:
@@ -97,7 +102,8 @@ struct Parser {
     }
 
     private mutating func statement(_ keyword: String) throws(JinjaError) -> Stmt {
-        let start = position
+        let start = tokens[k - 1].position  // the '{%'
+
         k += 1
         depth += 1
         defer { depth -= 1 }
