@@ -389,7 +389,7 @@ struct Parser {
                 e = try subscriptExpr(e, p)
             } else if isOp("(") {
                 let (args, kwargs) = try callArguments()
-                e = Expr(kind: .call(e, args, kwargs), position: p)
+                e = Expr(kind: .call(e, args, kwargs), position: e.position)  // a call is located at its callee
             } else {
                 return e
             }

@@ -9,8 +9,11 @@ public final class Tokenizer: @unchecked Sendable {
     public let bosID: Int?
     /// End-of-sequence token id, if the model defines one.
     public let eosID: Int?
-    /// The model's chat template; nil when the model has none.
+    /// The model's chat template; nil when the model has none or it does not parse.
     public let chatTemplate: ChatTemplate?
+    /// Why the model's chat template could not be used, when it has one that does not parse
+    /// (only with `keepInvalidTemplate`; otherwise the initializer throws).
+    public let chatTemplateError: TokenizerError?
     /// How text is split before BPE.
     public let preTokenizer: PreTokenizer
 
@@ -37,10 +40,13 @@ public final class Tokenizer: @unchecked Sendable {
     ///   - preTokenizer: GGUF `tokenizer.ggml.pre` name: `smollm`, `gpt2` or `default`.
     ///   - bosID: beginning-of-sequence id, if any.
     ///   - eosID: end-of-sequence id, if any.
-    ///   - chatTemplate: the Jinja chat template source, if any; must be ChatML-style.
+    ///   - chatTemplate: the Jinja chat template source, if any; it gets the BOS and EOS token
+    ///     texts as `bos_token` and `eos_token`.
+    ///   - keepInvalidTemplate: a template that does not parse leaves `chatTemplate` nil and its
+    ///     error in `chatTemplateError` instead of failing the initializer.
     /// - Throws: `TokenizerError` describing the first inconsistency found.
     public init(tokens: [String], tokenTypes: [Int32], merges: [String], preTokenizer: String,
-                bosID: Int?, eosID: Int?, chatTemplate: String?) throws {
+                bosID: Int?, eosID: Int?, chatTemplate: String?, keepInvalidTemplate: Bool = false) throws {
         guard !tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
         guard tokenTypes.isEmpty || tokenTypes.count == tokens.count else {
             throw TokenizerError.tokenTypeCountMismatch(tokens: tokens.count, types: tokenTypes.count)
@@ -70,11 +76,22 @@ public final class Tokenizer: @unchecked Sendable {
         self.tokens = tokens
         self.types = types
         self.idsBySpelling = spellings
-        self.decodedBytes = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1) }
+        let decoded = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1) }
+        self.decodedBytes = decoded
         self.preTokenizer = try PreTokenizer(name: preTokenizer)
         self.bosID = bosID
         self.eosID = eosID
-        self.chatTemplate = try chatTemplate.map { try ChatTemplate(template: $0) }
+        let text = { (id: Int?) in id.map { String(decoding: decoded[$0], as: UTF8.self) } }
+        do {
+            self.chatTemplate = try chatTemplate.map { source throws(TokenizerError) in
+                try ChatTemplate(template: source, bosToken: text(bosID), eosToken: text(eosID))
+            }
+            self.chatTemplateError = nil
+        } catch {
+            guard keepInvalidTemplate else { throw error }
+            self.chatTemplate = nil
+            self.chatTemplateError = error
+        }
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types)
         self.hasSpecials = !specials.isEmpty
 

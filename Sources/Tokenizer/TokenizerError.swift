@@ -1,3 +1,5 @@
+import Jinja
+
 /// The role of a vocabulary entry, as stored in GGUF `tokenizer.ggml.token_type`.
 public enum TokenType: Int32, Sendable {
     /// An ordinary byte-level BPE token.
@@ -30,8 +32,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case unknownPreTokenizer(String)
     /// A BOS/EOS id does not index the vocabulary.
     case specialIDOutOfRange(name: String, id: Int, vocabularySize: Int)
-    /// The chat template is not a ChatML-style template this renderer understands.
-    case unsupportedTemplate(String)
+    /// The chat template does not parse (the error names the line and column).
+    case invalidTemplate(JinjaError)
     /// The GGUF `tokenizer.ggml.model` is not byte-level BPE.
     case unsupportedModel(String)
 
@@ -51,8 +53,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
             return "unknown pre-tokenizer \"\(name)\" (supported: smollm, gpt2, default)"
         case let .specialIDOutOfRange(name, id, size):
             return "\(name) token id \(id) is outside the vocabulary (size \(size))"
-        case let .unsupportedTemplate(reason):
-            return "unsupported chat template: \(reason)"
+        case let .invalidTemplate(error):
+            return "the chat template does not parse: \(error)"
         case let .unsupportedModel(name):
             return "tokenizer model \"\(name)\" is not supported (supported: gpt2, byte-level BPE)"
         }
