@@ -36,7 +36,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "TensorKit", exclude: ["gen_microkernel.py"], swiftSettings: fastMath),
         .target(name: "GGUF", swiftSettings: fastMath),
-        .target(name: "Tokenizer", dependencies: ["GGUF"]),
+        // Chat templates: a Jinja engine rendering as Python jinja2 does under Hugging Face's settings.
+        .target(name: "Jinja", swiftSettings: swift6 + [.unsafeFlags(["-enable-testing"])]),
+        .target(name: "Tokenizer", dependencies: ["GGUF", "Jinja"]),
         .target(name: "LlamaModel", dependencies: ["TensorKit", "GGUF", "Tokenizer"], swiftSettings: fastMath),
         // Tests build malformed files with the codec's internals, also in release builds.
         .target(name: "AdapterFormat", dependencies: ["LlamaModel", "CZlib"], swiftSettings: [.unsafeFlags(["-enable-testing"])]),
@@ -103,6 +105,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["GGUF", "LlamaModel", "TensorKit"], path: "Tests/Support"),
         .testTarget(name: "TensorKitTests", dependencies: ["TensorKit", "GGUF", "TestSupport"], swiftSettings: fastMath),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"]),
+        .testTarget(name: "JinjaTests", dependencies: ["Jinja"], swiftSettings: swift6),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "GGUF", "TestSupport"]),
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "TensorKit", "GGUF", "Tokenizer", "TestSupport",
                                                           "AdapterFormat", "Training", "DPOObjective"],

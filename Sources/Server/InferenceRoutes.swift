@@ -73,7 +73,7 @@ extension GraftServer {
         guard let template = model.tokenizer.chatTemplate else {
             throw APIError(.badRequest, "the base model has no chat template; use /v1/completions", shouldRetry: false)
         }
-        return model.tokenizer.encode(template.render(rendered, addGenerationPrompt: true))
+        return model.tokenizer.encode(try template.render(rendered, addGenerationPrompt: true))
     }
 
     /// Message content: a string, or an array of text parts.

@@ -1,3 +1,6 @@
+import Foundation
+import Jinja
+
 /// One chat turn.
 public struct ChatMessage: Codable, Equatable, Sendable {
     /// The speaker, e.g. `system`, `user` or `assistant`.
@@ -10,109 +13,142 @@ public struct ChatMessage: Codable, Equatable, Sendable {
         self.role = role
         self.content = content
     }
+
+    /// The message as the template sees it: `{"role": ..., "content": ...}`.
+    public var jinjaValue: JinjaValue { .object([("role", .string(role)), ("content", .string(content))]) }
 }
 
-/// A ChatML chat template, recognised from a model's Jinja template source.
-///
-/// Only the ChatML shape is supported: each message renders as
-/// `<|im_start|>{role}\n{content}<|im_end|>\n`, an optional default system turn is
-/// prepended when the first message is not `system`, and the generation prompt is
-/// `<|im_start|>assistant\n`. Templates of any other shape are rejected rather than
-/// rendered approximately.
+/// A model's chat template (`tokenizer.chat_template`), compiled with the Jinja engine and
+/// rendered as Hugging Face transformers renders it: the variables are `messages`, `tools`,
+/// `documents`, `add_generation_prompt`, `bos_token`, `eos_token`, plus any extra variables
+/// (e.g. `enable_thinking`).
 public struct ChatTemplate: Sendable {
-    /// The template source this was recognised from.
+    /// The template source.
     public let source: String
-    /// System prompt inserted when the conversation does not start with a system message.
-    public let defaultSystemPrompt: String?
+    /// The text of the model's BOS and EOS tokens, passed as `bos_token`/`eos_token`; nil leaves
+    /// the variable undefined, as transformers does for a tokenizer without that token.
+    public let bosToken: String?
+    public let eosToken: String?
+    /// The system prompt the template inserts when the conversation has no system message
+    /// (found by rendering with and without one); nil when it inserts none.
+    public private(set) var defaultSystemPrompt: String?
+    private let template: Template
 
-    private static let start = "<|im_start|>"
-    private static let end = "<|im_end|>"
-
-    /// Recognises a ChatML template.
-    /// - Throws: `TokenizerError.unsupportedTemplate` naming what is missing or unsupported.
-    public init(template: String) throws {
-        func reject(_ reason: String) -> TokenizerError { .unsupportedTemplate(reason) }
-        guard template.contains(Self.start), template.contains(Self.end) else {
-            throw reject("not ChatML (no \(Self.start) / \(Self.end) markers)")
-        }
-        guard template.contains("in messages") else {
-            throw reject("no loop over messages")
-        }
-        let fields = ["role", "content"]
-        for field in fields where !["message['\(field)']", "message[\"\(field)\"]", "message.\(field)"]
-            .contains(where: template.contains) {
-            throw reject("message \(field) is never rendered")
-        }
-        // Features this renderer cannot reproduce.
-        for feature in ["tools", "tool_call", "macro", "namespace("] where template.contains(feature) {
-            throw reject("uses '\(feature)', which only a full Jinja engine could render")
+    /// Compiles `template`.
+    /// - Throws: `TokenizerError.invalidTemplate` with the parse error's line and column.
+    public init(template: String, bosToken: String? = nil, eosToken: String? = nil) throws(TokenizerError) {
+        do {
+            self.template = try Template(template)
+        } catch {
+            throw .invalidTemplate(error)
         }
         source = template
-        defaultSystemPrompt = try Self.defaultSystemPrompt(in: template)
+        self.bosToken = bosToken
+        self.eosToken = eosToken
+        defaultSystemPrompt = findDefaultSystemPrompt()
     }
 
     /// Renders `messages`; with `addGenerationPrompt`, appends the assistant turn opener.
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
-        var text = ""
-        // The template emits the default inside its message loop, so an empty list gets none.
-        if let defaultSystemPrompt, let first = messages.first, first.role != "system" {
-            text += "\(Self.start)system\n\(defaultSystemPrompt)\(Self.end)\n"
-        }
-        for message in messages {
-            text += "\(Self.start)\(message.role)\n\(message.content)\(Self.end)\n"
-        }
-        if addGenerationPrompt {
-            text += "\(Self.start)assistant\n"
-        }
-        return text
+    /// - Throws: `JinjaError`, e.g. `.raised` when the template rejects the conversation
+    ///   (`raise_exception`, as Gemma's does for a system message).
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) throws(JinjaError) -> String {
+        try render(messages: messages.map(\.jinjaValue), addGenerationPrompt: addGenerationPrompt)
     }
 
-    /// The literal default system turn, `'<|im_start|>system\n...<|im_end|>`, in the branch taken
-    /// when the first message is not a system message; nil if the template has no such branch.
-    private static func defaultSystemPrompt(in template: String) throws -> String? {
-        let conditions = ["!= 'system'", "!= \"system\""]
-        guard let condition = conditions.compactMap({ template.firstRange(of: $0) }).first else {
-            return nil
-        }
-        let branch = template[condition.upperBound...]
-        // The newline after "system" may be literal or a `\n` escape; take whichever comes first.
-        let openers = ["\n", "\\n"].compactMap { branch.firstRange(of: "\(start)system\($0)") }
-        if let open = openers.min(by: { $0.lowerBound < $1.lowerBound }),
-           let close = branch[open.upperBound...].firstRange(of: end) {
-            // An unescaped quote or a Jinja delimiter means the prompt is computed, not a literal.
-            let literal = branch[open.upperBound..<close.lowerBound]
-            guard !literal.contains("{{"), !literal.contains("{%"), let prompt = unescape(literal) else {
-                throw TokenizerError.unsupportedTemplate("default system prompt is not a plain string literal")
-            }
-            return prompt
-        }
-        throw TokenizerError.unsupportedTemplate("no default system turn after the first-message role check")
+    /// Renders JSON-like messages (with `tool_calls`, `name`, `reasoning_content`... as the
+    /// caller received them), the `tools` list, and extra variables, which override the defaults.
+    /// - Parameter now: the time `strftime_now` formats.
+    public func render(messages: [JinjaValue], tools: [JinjaValue]? = nil, documents: [JinjaValue]? = nil,
+                       addGenerationPrompt: Bool, variables: [String: JinjaValue] = [:],
+                       now: Date = Date(), timeZone: TimeZone = .current) throws(JinjaError) -> String {
+        var context: [String: JinjaValue] = [
+            "messages": .array(messages),
+            "tools": tools.map { .array($0) } ?? .null,
+            "documents": documents.map { .array($0) } ?? .null,
+            "add_generation_prompt": .bool(addGenerationPrompt),
+        ]
+        if let bosToken { context["bos_token"] = .string(bosToken) }
+        if let eosToken { context["eos_token"] = .string(eosToken) }
+        context.merge(variables) { _, new in new }
+        return try template.render(context, now: now, timeZone: timeZone)
     }
 
-    /// Resolves the backslash escapes a Jinja string literal may contain; nil if the text
-    /// has an unescaped quote (so it is not the inside of one literal).
-    private static func unescape(_ literal: Substring) -> String? {
-        // Scalars, not Characters, so a backslash is never fused with what follows it.
-        var out = String.UnicodeScalarView()
-        var escaped = false
-        for scalar in literal.unicodeScalars {
-            if escaped {
-                switch scalar {
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                case "r": out.append("\r")
-                default: out.append(scalar)
-                }
-                escaped = false
-            } else if scalar == "\\" {
-                escaped = true
-            } else if scalar == "'" || scalar == "\"" {
-                return nil
-            } else {
-                out.append(scalar)
+    private func findDefaultSystemPrompt() -> String? {
+        let user = ChatMessage(role: "user", content: "\u{2063}user\u{2063}")
+        let marker = "\u{2063}system\u{2063}"
+        guard let without = try? render([user], addGenerationPrompt: false),
+              let with = try? render([ChatMessage(role: "system", content: marker), user], addGenerationPrompt: false),
+              let range = with.range(of: marker) else { return nil }
+        let before = String(with[..<range.lowerBound]), after = String(with[range.upperBound...])
+        let w = Array(without.utf8), b = Array(before.utf8), a = Array(after.utf8)
+        guard w.count > b.count + a.count, w.starts(with: b), w.reversed().starts(with: a.reversed()) else { return nil }
+        return String(decoding: w[b.count..<(w.count - a.count)], as: UTF8.self)
+    }
+}
+
+/// A rendered conversation cut into pieces: the text between assistant messages, and each
+/// assistant message's own text (what the model is trained to produce).
+public struct ChatSegment: Sendable, Equatable {
+    public var text: String
+    /// The index of the assistant message this text is, or nil for text around them.
+    public var assistantMessage: Int?
+    public init(text: String, assistantMessage: Int?) { self.text = text; self.assistantMessage = assistantMessage }
+}
+
+extension ChatTemplate {
+    /// Splits the rendering of `messages` (without a generation prompt) into segments. An
+    /// assistant message `i` spans from the end of the conversation before it rendered with the
+    /// generation prompt to the end of the conversation through it; the renders must each extend
+    /// the previous one.
+    /// - Throws: `ChatTemplateError.notPrefixConsistent` naming the message where a render does not
+    ///   extend the previous one (e.g. a template that rewrites earlier turns), or the render's error.
+    public func segments(messages: [JinjaValue], tools: [JinjaValue]? = nil,
+                         variables: [String: JinjaValue] = [:]) throws(ChatTemplateError) -> [ChatSegment] {
+        func render(_ upTo: Int, _ generationPrompt: Bool) throws(ChatTemplateError) -> [UInt8] {
+            do {
+                return Array(try self.render(messages: Array(messages[..<upTo]), tools: tools,
+                                             addGenerationPrompt: generationPrompt, variables: variables).utf8)
+            } catch {
+                throw .render(error)
             }
         }
-        if escaped { out.append("\\") }
-        return String(out)
+        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self) }
+        var segments: [ChatSegment] = []
+        var covered: [UInt8] = []
+        for (i, m) in messages.enumerated() where m["role"] == .string("assistant") {
+            let prompt = try render(i, true)
+            guard prompt.starts(with: covered) else {
+                throw .notPrefixConsistent(message: i, detail: "the conversation before it, with the generation prompt, does not extend the render through the previous assistant message")
+            }
+            let through = try render(i + 1, false)
+            guard through.starts(with: prompt) else {
+                throw .notPrefixConsistent(message: i, detail: "the render through it does not start with the generation prompt render before it")
+            }
+            if prompt.count > covered.count { segments.append(ChatSegment(text: text(prompt[covered.count...]), assistantMessage: nil)) }
+            segments.append(ChatSegment(text: text(through[prompt.count...]), assistantMessage: i))
+            covered = through
+        }
+        let all = try render(messages.count, false)
+        guard all.starts(with: covered) else {
+            throw .notPrefixConsistent(message: messages.count - 1, detail: "the whole conversation's render does not extend the render through the last assistant message")
+        }
+        if all.count > covered.count { segments.append(ChatSegment(text: text(all[covered.count...]), assistantMessage: nil)) }
+        return segments
+    }
+}
+
+/// Why a chat template could not split a conversation for training.
+public enum ChatTemplateError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The template failed while rendering.
+    case render(JinjaError)
+    /// Rendering more of the conversation changed text rendered before, at message `message`.
+    case notPrefixConsistent(message: Int, detail: String)
+
+    public var description: String {
+        switch self {
+        case .render(let e): "\(e)"
+        case let .notPrefixConsistent(i, detail):
+            "the chat template's renders are not prefix-consistent at message \(i): \(detail); it cannot be split into trained and untrained text"
+        }
     }
 }

@@ -5,8 +5,8 @@ extension Tokenizer {
     /// Works on vocabulary-only files (no tensors). Missing keys take llama.cpp's per-model
     /// defaults: SentencePiece BOS 1, EOS 2, unknown 0, BOS added, space prefix on; byte-level
     /// BPE BOS = EOS = 11, BOS added only for the `llama3` and `tekken` pre-tokenizers.
-    /// A chat template this renderer does not understand leaves `chatTemplate` nil rather
-    /// than making the model unusable for plain completion.
+    /// A chat template that does not parse leaves `chatTemplate` nil, with the parse error in
+    /// `chatTemplateError`, rather than making the model unusable for plain completion.
     public convenience init(gguf: GGUFFile) throws {
         let name = try gguf.requireString("tokenizer.ggml.model")
         guard let model = TokenizerConfiguration.Model(rawValue: name) else {
@@ -53,7 +53,6 @@ extension Tokenizer {
         configuration.addEOS = gguf.bool("tokenizer.ggml.add_eos_token") ?? false
         configuration.addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix") ?? (model == .sentencePiece)
         configuration.chatTemplate = gguf.string("tokenizer.chat_template")
-            .flatMap { try? ChatTemplate(template: $0) }?.source
-        try self.init(configuration)
+        try self.init(configuration, keepInvalidTemplate: true)
     }
 }

@@ -24,8 +24,11 @@ public final class Tokenizer: @unchecked Sendable {
     public let addSpacePrefix: Bool
     /// Tokens that end generation: EOS, EOT, EOM and tokens spelled like an end of turn.
     public let endOfGenerationIDs: Set<Int>
-    /// The model's chat template; nil when the model has none.
+    /// The model's chat template; nil when the model has none or it does not parse.
     public let chatTemplate: ChatTemplate?
+    /// Why the model's chat template could not be used, when it has one that does not parse
+    /// (only with `keepInvalidTemplate`; otherwise the initializer throws).
+    public let chatTemplateError: TokenizerError?
     /// How text is split before BPE (byte-level BPE only; SentencePiece does not split).
     public let preTokenizer: PreTokenizer
 
@@ -60,10 +63,13 @@ public final class Tokenizer: @unchecked Sendable {
     ///   - preTokenizer: GGUF `tokenizer.ggml.pre` name (see `PreTokenizer`).
     ///   - bosID: beginning-of-sequence id, if any.
     ///   - eosID: end-of-sequence id, if any.
-    ///   - chatTemplate: the Jinja chat template source, if any; must be ChatML-style.
+    ///   - chatTemplate: the Jinja chat template source, if any; it gets the BOS and EOS token
+    ///     texts as `bos_token` and `eos_token`.
+    ///   - keepInvalidTemplate: a template that does not parse leaves `chatTemplate` nil and its
+    ///     error in `chatTemplateError` instead of failing the initializer.
     /// - Throws: `TokenizerError` describing the first inconsistency found.
     public convenience init(tokens: [String], tokenTypes: [Int32], merges: [String], preTokenizer: String,
-                            bosID: Int?, eosID: Int?, chatTemplate: String?) throws {
+                            bosID: Int?, eosID: Int?, chatTemplate: String?, keepInvalidTemplate: Bool = false) throws {
         var configuration = TokenizerConfiguration(model: .bytePair, tokens: tokens)
         configuration.tokenTypes = tokenTypes
         configuration.merges = merges
@@ -71,12 +77,12 @@ public final class Tokenizer: @unchecked Sendable {
         configuration.bosID = bosID
         configuration.eosID = eosID
         configuration.chatTemplate = chatTemplate
-        try self.init(configuration)
+        try self.init(configuration, keepInvalidTemplate: keepInvalidTemplate)
     }
 
     /// Creates a tokenizer from a full configuration.
     /// - Throws: `TokenizerError` describing the first inconsistency found.
-    public init(_ configuration: TokenizerConfiguration) throws {
+    public init(_ configuration: TokenizerConfiguration, keepInvalidTemplate: Bool = false) throws {
         let tokens = configuration.tokens
         guard !tokens.isEmpty else { throw TokenizerError.emptyVocabulary }
         let tokenTypes = configuration.tokenTypes
@@ -127,7 +133,8 @@ public final class Tokenizer: @unchecked Sendable {
         self.types = types
         self.scores = configuration.scores.isEmpty ? Array(repeating: 0, count: tokens.count) : configuration.scores
         self.idsBySpelling = spellings
-        self.decodedBytes = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1, model: model) }
+        let decoded = zip(tokens, types).map { Self.rawBytes(of: $0, type: $1, model: model) }
+        self.decodedBytes = decoded
         self.preTokenizer = try PreTokenizer(name: model == .bytePair ? configuration.preTokenizer : "default")
         self.bosID = configuration.bosID
         self.eosID = configuration.eosID
@@ -138,7 +145,17 @@ public final class Tokenizer: @unchecked Sendable {
         self.addEOS = configuration.addEOS
         self.addSpacePrefix = configuration.addSpacePrefix
         self.endOfGenerationIDs = endOfGeneration
-        self.chatTemplate = try configuration.chatTemplate.map { try ChatTemplate(template: $0) }
+        let text = { (id: Int?) in id.map { String(decoding: decoded[$0], as: UTF8.self) } }
+        do {
+            self.chatTemplate = try configuration.chatTemplate.map { source throws(TokenizerError) in
+                try ChatTemplate(template: source, bosToken: text(configuration.bosID), eosToken: text(configuration.eosID))
+            }
+            self.chatTemplateError = nil
+        } catch {
+            guard keepInvalidTemplate else { throw error }
+            self.chatTemplate = nil
+            self.chatTemplateError = error
+        }
         // Tokens that end generation are matched as control tokens even if typed otherwise.
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types,
                                             forcedControl: endOfGeneration.filter { types[$0] != .control })

@@ -1,3 +1,5 @@
+import Jinja
+
 /// The role of a vocabulary entry, as stored in GGUF `tokenizer.ggml.token_type`.
 public enum TokenType: Int32, Sendable {
     /// An ordinary byte-level BPE token.
@@ -34,8 +36,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case unknownPreTokenizer(String)
     /// A special-token id (BOS, EOS, EOT, EOM, unknown, padding) does not index the vocabulary.
     case specialIDOutOfRange(name: String, id: Int, vocabularySize: Int)
-    /// The chat template is not a ChatML-style template this renderer understands.
-    case unsupportedTemplate(String)
+    /// The chat template does not parse (the error names the line and column).
+    case invalidTemplate(JinjaError)
     /// The GGUF `tokenizer.ggml.model` is neither `gpt2` nor `llama`.
     case unsupportedModel(String)
 
@@ -60,8 +62,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
                 + PreTokenizer.names.keys.sorted().joined(separator: ", ") + ")"
         case let .specialIDOutOfRange(name, id, size):
             return "\(name) token id \(id) is outside the vocabulary (size \(size))"
-        case let .unsupportedTemplate(reason):
-            return "unsupported chat template: \(reason)"
+        case let .invalidTemplate(error):
+            return "the chat template does not parse: \(error)"
         case let .unsupportedModel(name):
             return "tokenizer model \"\(name)\" is not supported (tokenizer.ggml.model; supported: gpt2, llama)"
         }

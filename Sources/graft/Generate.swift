@@ -72,7 +72,7 @@ struct Generate: AsyncParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: text))
-            ids = tokenizer.encode(template.render(messages, addGenerationPrompt: true))
+            ids = tokenizer.encode(try template.render(messages, addGenerationPrompt: true))
         }
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP,
                                           seed: seed ?? UInt64.random(in: 0...UInt64.max))

@@ -42,7 +42,7 @@ struct Tokenize: ParsableCommand {
                 if chat {
                     guard let template = tokenizer.chatTemplate else { throw CLIError("the model has no chat template") }
                     let input = try decoder.decode(ChatLine.self, from: data)
-                    let text = template.render(input.messages, addGenerationPrompt: input.add_generation_prompt ?? false)
+                    let text = try template.render(input.messages, addGenerationPrompt: input.add_generation_prompt ?? false)
                     output = Output(ids: tokenizer.encode(text), text: text)
                 } else {
                     output = Output(ids: tokenizer.encode(try decoder.decode(TextLine.self, from: data).text), text: nil)

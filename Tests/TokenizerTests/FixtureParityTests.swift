@@ -79,7 +79,7 @@ struct FixtureParityTests {
         #expect(lines.count == 20)
         var passed = 0
         for line in lines {
-            let rendered = template.render(line.messages, addGenerationPrompt: line.add_generation_prompt)
+            let rendered = try template.render(line.messages, addGenerationPrompt: line.add_generation_prompt)
             let ids = tokenizer.encode(rendered)
             #expect(rendered == line.rendered,
                     "line \(line.i) render: \(firstDifference(Array(rendered.unicodeScalars), Array(line.rendered.unicodeScalars)))")

@@ -33,7 +33,8 @@ enum TinyVocabulary {
     /// to GPT-2 spelling, so a merge such as `" |a"` never has to be typed as `"Ġ a"`;
     /// `byteMerges` (ranked after `merges`) join raw byte strings that need not be valid UTF-8.
     static func make(merges: [String] = [], byteMerges: [([UInt8], [UInt8])] = [], extra: [(String, TokenType)] = [],
-                     preTokenizer: String = "smollm", chatTemplate: String? = nil) throws -> Tokenizer {
+                     preTokenizer: String = "smollm", chatTemplate: String? = nil,
+                     keepInvalidTemplate: Bool = false) throws -> Tokenizer {
         var tokens = ["<|end|>"] + byteSpellings
         var types: [Int32] = [TokenType.control.rawValue] + Array(repeating: TokenType.normal.rawValue, count: 256)
         for (text, type) in extra {
@@ -52,7 +53,8 @@ enum TinyVocabulary {
             types.append(TokenType.normal.rawValue)
         }
         return try Tokenizer(tokens: tokens, tokenTypes: types, merges: spelledMerges, preTokenizer: preTokenizer,
-                             bosID: nil, eosID: endID, chatTemplate: chatTemplate)
+                             bosID: nil, eosID: endID, chatTemplate: chatTemplate,
+                             keepInvalidTemplate: keepInvalidTemplate)
     }
 }
 
