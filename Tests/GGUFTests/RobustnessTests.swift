@@ -138,15 +138,15 @@ struct RobustnessTests {
     @Test("a known but unsupported tensor type parses for inspection, and decoding it names the type and the tensor")
     func layoutOnlyTensorType() throws {
         var w = GGUFWriter()
-        w.addTensor("blk.0.attn_q.weight", dimensions: [256, 2], type: try #require(GGMLType.known(id: 12)),
-                    data: [UInt8](repeating: 7, count: 288))
+        w.addTensor("blk.0.attn_q.weight", dimensions: [256, 2], type: try #require(GGMLType.known(id: 15)),
+                    data: [UInt8](repeating: 7, count: 584))
         let file = try GGUFFile(data: w.serialize())
         let info = try file.requireTensor("blk.0.attn_q.weight")
-        #expect(info.type.name == "Q4_K")
-        #expect(info.byteCount == 288)
-        #expect(file.data(of: info).count == 288)
+        #expect(info.type.name == "Q8_K")
+        #expect(info.byteCount == 584)
+        #expect(file.data(of: info).count == 584)
         let error = try #require(throws: GGUFError.self) { try Dequantize.tensor(info, in: file) }
-        #expect(error.description == "unsupported tensor type Q4_K in tensor blk.0.attn_q.weight")
+        #expect(error.description == "unsupported tensor type Q8_K in tensor blk.0.attn_q.weight")
     }
 
     @Test("a data offset that is not a multiple of the alignment is rejected")
