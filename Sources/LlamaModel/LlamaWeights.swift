@@ -106,8 +106,12 @@ public struct LlamaWeights: @unchecked Sendable {
         let data = gguf.data(of: t)
         let rows = t.rowCount, cols = t.rowLength
         switch (t.type, storage) {
-        case (.q4_1, .quantized): return PanelMatrix(q4_1Rows: data.baseAddress!, rows: rows, cols: cols)
-        case (.q8_0, .quantized): return PanelMatrix(q8_0Rows: data.baseAddress!, rows: rows, cols: cols)
+        case (_, .quantized) where t.type != .f32:
+            // Every supported type keeps its bits; GGUF rows are whole blocks, as panels need.
+            guard let format = PanelMatrix.Format(rawValue: t.type.name) else {
+                throw GGUFError.unsupportedTensorType(type: t.type.name, tensor: t.name)
+            }
+            return PanelMatrix(ggufRows: data.baseAddress!, format: format, rows: rows, cols: cols)
         default:
             let rowBytes = t.type.byteCount(elements: cols)
             var failure: Error?
