@@ -31,9 +31,11 @@ extension PlanarCodec {
     static var blockBytes: Int { 64 * scaleBytes + (nibbles ? 1024 : 0) + (twoBits ? 512 : 0) + (oneBit ? 256 : 0) }
     static var groupBytes: Int { 128 * headerFields + groupBlocks * blockBytes }
 
-    /// The q of column e (planes at `p`) for rows 0-15, 16-31, 32-47, 48-63.
+    /// The q of column e (planes at `p`) for rows 0-15, 16-31, 32-47, 48-63. `odd` is e % 2,
+    /// passed as a constant by loops that step two columns at a time so that the 1-bit plane's
+    /// shift is a constant too.
     @inline(__always)
-    static func quants(_ p: UnsafeRawPointer, _ e: Int) -> (SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>) {
+    static func quants(_ p: UnsafeRawPointer, _ e: Int, odd: Bool) -> (SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>, SIMD16<UInt8>) {
         var q0 = SIMD16<UInt8>(), q1 = SIMD16<UInt8>(), q2 = SIMD16<UInt8>(), q3 = SIMD16<UInt8>()
         var at = p
         if nibbles {
@@ -49,7 +51,8 @@ extension PlanarCodec {
             at += 512
         }
         if oneBit {
-            let v = at.loadUnaligned(fromByteOffset: 16 * (e >> 1), as: SIMD16<UInt8>.self) &>> UInt8(4 * (e & 1))
+            let pair = at.loadUnaligned(fromByteOffset: 16 * (e >> 1), as: SIMD16<UInt8>.self)
+            let v = odd ? pair &>> 4 : pair
             let s: UInt8 = nibbles ? 4 : 2
             q0 |= (v & 1) &<< s; q1 |= ((v &>> 1) & 1) &<< s; q2 |= ((v &>> 2) & 1) &<< s; q3 |= ((v &>> 3) & 1) &<< s
         }
@@ -171,11 +174,14 @@ func planarDot<C: PlanarCodec>(_: C.Type, _ base: UnsafeRawPointer, cols: Int, x
             // t = Σ q·x over the sub-block; Σ (q − offset)·x = t − offset·Σx.
             var t0 = SIMD16<Float>(), t1 = SIMD16<Float>(), t2 = SIMD16<Float>(), t3 = SIMD16<Float>()
             let xs = x + 32 * b + width * s
-            for e in 0..<width {
-                let (q0, q1, q2, q3) = C.quants(planes, width * s + e)
-                let xk = SIMD16<Float>(repeating: xs[e])
+            @inline(__always) func column(_ c: Int, odd: Bool) {
+                let (q0, q1, q2, q3) = C.quants(planes, width * s + c, odd: odd)
+                let xk = SIMD16<Float>(repeating: xs[c])
                 t0 = t0.addingProduct(widenU8(q0), xk); t1 = t1.addingProduct(widenU8(q1), xk)
                 t2 = t2.addingProduct(widenU8(q2), xk); t3 = t3.addingProduct(widenU8(q3), xk)
+            }
+            for c in stride(from: 0, to: width, by: 2) {
+                column(c, odd: false); column(c + 1, odd: true)
             }
             var sum = load16(xs)
             if width == 32 { sum += load16(xs + 16) }
@@ -209,8 +215,9 @@ func planarDecodeBlock<C: PlanarCodec>(_: C.Type, _ base: UnsafeRawPointer, bloc
     for s in 0..<32 / width {
         let (s0, m0) = C.scales(head, blk, s, 0), (s1, m1) = C.scales(head, blk, s, 1)
         let (s2, m2) = C.scales(head, blk, s, 2), (s3, m3) = C.scales(head, blk, s, 3)
-        for e in 0..<width {
-            let (q0, q1, q2, q3) = C.quants(planes, width * s + e)
+        for c in 0..<width {
+            let e = width * s + c
+            let (q0, q1, q2, q3) = C.quants(planes, e, odd: e & 1 == 1)
             var v0 = widenU8(q0), v1 = widenU8(q1), v2 = widenU8(q2), v3 = widenU8(q3)
             if C.offset != 0 { v0 -= C.offset; v1 -= C.offset; v2 -= C.offset; v3 -= C.offset }
             v0 = s0 * v0; v1 = s1 * v1; v2 = s2 * v2; v3 = s3 * v3
