@@ -46,6 +46,9 @@ def block_bytes(qtype, rng):
     block_size, type_size = GGML_QUANT_SIZES[qtype]
     n = BLOCKS[block_size]
     data = rng.integers(0, 256, size=(n, type_size), dtype=np.uint8)
+    if qtype == T.Q8_0:
+        # 8 blocks of 32 int8: every value from -128 to 127 exactly once.
+        data[:, 2:] = rng.permutation(256).astype(np.uint8).reshape(n, 32)
     for offset in HALF_FIELDS[qtype]:
         data[:, offset:offset + 2] = finite_halves(rng, n).view(np.uint8).reshape(n, 2)
     return data.reshape(-1)
