@@ -164,7 +164,10 @@ enum Q6_KCodec: PlanarCodec {
 /// out[0..<64] = the 64 rows of the panel at `base` (`cols` columns) dotted with x.
 func planarDot<C: PlanarCodec>(_: C.Type, _ base: UnsafeRawPointer, cols: Int, x: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>) {
-    var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+    // The row sums live in `out` between sub-blocks, so that only the four partial sums t stay
+    // in registers in the column loop (16 ymm registers hold them and the operands on AVX2).
+    let o = UnsafeMutableRawPointer(out)
+    for g in 0..<4 { store16(SIMD16<Float>(), o + 64 * g) }
     let width = C.halves ? 16 : 32
     for b in 0..<cols / 32 {
         let head = base + b / C.groupBlocks * C.groupBytes
@@ -186,22 +189,16 @@ func planarDot<C: PlanarCodec>(_: C.Type, _ base: UnsafeRawPointer, cols: Int, x
             var sum = load16(xs)
             if width == 32 { sum += load16(xs + 16) }
             let sx = SIMD16<Float>(repeating: sum.sum())
-            if C.offset != 0 {
-                let o = sx * C.offset
-                t0 -= o; t1 -= o; t2 -= o; t3 -= o
+            @inline(__always) func accumulate(_ g: Int, _ t: SIMD16<Float>) {
+                let (scale, m) = C.scales(head, blk, s, g)
+                var a = load16(o + 64 * g)
+                a = a.addingProduct(scale, C.offset != 0 ? t - sx * C.offset : t)
+                if C.hasMin { a = a.addingProduct(m, sx) }
+                store16(a, o + 64 * g)
             }
-            let (s0, m0) = C.scales(head, blk, s, 0), (s1, m1) = C.scales(head, blk, s, 1)
-            let (s2, m2) = C.scales(head, blk, s, 2), (s3, m3) = C.scales(head, blk, s, 3)
-            a0 = a0.addingProduct(s0, t0); a1 = a1.addingProduct(s1, t1)
-            a2 = a2.addingProduct(s2, t2); a3 = a3.addingProduct(s3, t3)
-            if C.hasMin {
-                a0 = a0.addingProduct(m0, sx); a1 = a1.addingProduct(m1, sx)
-                a2 = a2.addingProduct(m2, sx); a3 = a3.addingProduct(m3, sx)
-            }
+            accumulate(0, t0); accumulate(1, t1); accumulate(2, t2); accumulate(3, t3)
         }
     }
-    let o = UnsafeMutableRawPointer(out)
-    store16(a0, o); store16(a1, o + 64); store16(a2, o + 128); store16(a3, o + 192)
 }
 
 /// Block b (32 columns) of the panel at `base` as [32][64] floats, each value formed as
