@@ -166,43 +166,51 @@ extension PanelMatrix {
     func decodePlanarRow(_ base: UnsafeRawPointer, row j: Int, into dst: UnsafeMutablePointer<Float>) {
         let layout = PlanarLayout(format)
         let half = { (p: UnsafeRawPointer, k: Int) in Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: k, as: UInt16.self))) }
+        let offset: Float = switch format {
+        case .q4_0: 8
+        case .q5_0: 16
+        case .q3_K: 4
+        case .q6_K: 32
+        default: 0
+        }
+        let hasMin = format == .q5_1 || format == .q2_K || format == .q4_K || format == .q5_K
         for b in 0..<cols / 32 {
             let head = base + layout.header(b), blk = base + layout.block(b)
             let d = half(head, 2 * j)
             let second = layout.headerFields > 1 ? half(head, 128 + 2 * j) : 0
-            for e in 0..<32 {
-                var at = blk + 64 * layout.scaleBytes
-                var q: UInt8 = 0, shift: UInt8 = 0
-                if layout.nibbles {
-                    let byte = at.load(fromByteOffset: 32 * e + (j & 31), as: UInt8.self)
-                    q = j < 32 ? byte & 15 : byte >> 4
-                    shift = 4; at += 1024
-                }
-                if layout.twoBits {
-                    q |= ((at.load(fromByteOffset: 16 * e + (j & 15), as: UInt8.self) >> UInt8(2 * (j / 16))) & 3) << shift
-                    shift += 2; at += 512
-                }
-                if layout.oneBit {
-                    q |= ((at.load(fromByteOffset: 16 * (e / 2) + (j & 15), as: UInt8.self) >> UInt8(4 * (e % 2) + j / 16)) & 1) << shift
-                }
-                let sb = e / 16  // the 16-column half, for the types with two scales per block
-                let value: Float
+            for sb in 0..<2 {
+                // A and B of this 16-column half: value = A · (q − offset) (+ B).
+                let a: Float, bTerm: Float
                 switch format {
-                case .q4_0: value = d * (Float(q) - 8)
-                case .q5_0: value = d * (Float(q) - 16)
-                case .q5_1: value = d * Float(q) + second
                 case .q4_K, .q5_K:
-                    let sc = blk.load(fromByteOffset: j, as: UInt8.self), m = blk.load(fromByteOffset: 64 + j, as: UInt8.self)
-                    value = d * Float(sc) * Float(q) - second * Float(m)
+                    a = d * Float(blk.load(fromByteOffset: j, as: UInt8.self))
+                    bTerm = -(second * Float(blk.load(fromByteOffset: 64 + j, as: UInt8.self)))
                 case .q2_K:
                     let packed = blk.load(fromByteOffset: 64 * sb + j, as: UInt8.self)
-                    value = d * Float(packed & 15) * Float(q) - second * Float(packed >> 4)
-                case .q3_K:
-                    value = d * Float(blk.load(fromByteOffset: 64 * sb + j, as: Int8.self)) * (Float(q) - 4)
-                default:  // .q6_K
-                    value = d * Float(blk.load(fromByteOffset: 64 * sb + j, as: Int8.self)) * (Float(q) - 32)
+                    a = d * Float(packed & 15); bTerm = -(second * Float(packed >> 4))
+                case .q3_K, .q6_K:
+                    a = d * Float(blk.load(fromByteOffset: 64 * sb + j, as: Int8.self)); bTerm = 0
+                default:  // Q4_0, Q5_0, Q5_1
+                    a = d; bTerm = second
                 }
-                dst[b * 32 + e] = value
+                for e in 16 * sb..<16 * sb + 16 {
+                    var at = blk + 64 * layout.scaleBytes
+                    var q: UInt8 = 0, shift: UInt8 = 0
+                    if layout.nibbles {
+                        let byte = at.load(fromByteOffset: 32 * e + (j & 31), as: UInt8.self)
+                        q = j < 32 ? byte & 15 : byte >> 4
+                        shift = 4; at += 1024
+                    }
+                    if layout.twoBits {
+                        q |= ((at.load(fromByteOffset: 16 * e + (j & 15), as: UInt8.self) >> UInt8(2 * (j / 16))) & 3) << shift
+                        shift += 2; at += 512
+                    }
+                    if layout.oneBit {
+                        q |= ((at.load(fromByteOffset: 16 * (e / 2) + (j & 15), as: UInt8.self) >> UInt8(4 * (e % 2) + j / 16)) & 1) << shift
+                    }
+                    let scaled = a * (Float(q) - offset)
+                    dst[b * 32 + e] = hasMin ? scaled + bTerm : scaled
+                }
             }
         }
     }
