@@ -1,9 +1,13 @@
 /// Plain decoding of tensor data to Float32, for every supported type. These are the
-/// reference definitions; TensorKit has the fast fused kernels for the hot types.
+/// reference definitions; TensorKit has the fast fused kernels. Each value is computed with
+/// the same float operations in the same order as ggml's `dequantize_row_*`, so results are
+/// bit-identical to the reference implementation.
 ///
-/// Block layouts (32 elements per block):
+/// Block layouts (32 elements per block; the K types are in DequantizeK.swift):
 /// - Q4_0: f16 d, 16 bytes of nibbles; w = d * (q - 8)
 /// - Q4_1: f16 d, f16 m, 16 bytes of nibbles; w = d * q + m
+/// - Q5_0: f16 d, u32 qh, 16 bytes of nibbles; q = nibble | (bit j of qh) << 4; w = d * (q - 16)
+/// - Q5_1: f16 d, f16 m, u32 qh, 16 bytes of nibbles; w = d * q + m
 /// - Q8_0: f16 d, 32 int8; w = d * q
 /// Nibbles: byte j holds element j in its low half and element j + 16 in its high half.
 public enum Dequantize {
@@ -40,11 +44,32 @@ public enum Dequantize {
                     dst[b * 32 + j + 16] = d * Float(q >> 4) + m
                 }
             }
+        case .q5_0:
+            for b in 0..<count / 32 {
+                let p = src + b * 22
+                let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
+                let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+                for j in 0..<32 {
+                    dst[b * 32 + j] = d * Float(Int(fiveBit(p + 6, qh, j)) - 16)
+                }
+            }
+        case .q5_1:
+            for b in 0..<count / 32 {
+                let p = src + b * 24
+                let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
+                let m = halfToFloat(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+                let qh = UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+                for j in 0..<32 { dst[b * 32 + j] = d * Float(fiveBit(p + 8, qh, j)) + m }
+            }
         case .q8_0:
             for b in 0..<count / 32 {
                 let p = src + b * 34
                 let d = halfToFloat(p.loadUnaligned(as: UInt16.self))
                 for j in 0..<32 { dst[b * 32 + j] = d * Float(p.load(fromByteOffset: 2 + j, as: Int8.self)) }
+            }
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            for b in 0..<count / 256 {
+                decodeK(type, src + b * type.typeSize, into: dst + b * 256)
             }
         default:
             throw GGUFError.unsupportedTensorType(type: type.name, tensor: "?")
@@ -64,67 +89,16 @@ public enum Dequantize {
         return out
     }
 
+    /// Element j (0..<32) of a Q5 block: its nibble from `qs` and its fifth bit from `qh`.
+    @inline(__always)
+    static func fiveBit(_ qs: UnsafeRawPointer, _ qh: UInt32, _ j: Int) -> UInt8 {
+        let byte = qs.load(fromByteOffset: j & 15, as: UInt8.self)
+        return (j < 16 ? byte & 0x0F : byte >> 4) | UInt8((qh >> UInt32(j)) & 1) << 4
+    }
+
     /// IEEE half to float, written out so it needs no hardware support.
     @inline(__always)
     public static func halfToFloat(_ h: UInt16) -> Float {
         Float(Float16(bitPattern: UInt16(littleEndian: h)))
-    }
-}
-
-/// Encoding to the block formats, used to build test models and to write GGUF files.
-public enum Quantize {
-    /// Encodes `values` (a multiple of the block size) as `type`.
-    public static func encode(_ values: [Float], as type: GGMLType) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(type.byteCount(elements: values.count))
-        func putHalf(_ f: Float) {
-            let h = Float16(f).bitPattern
-            out.append(UInt8(h & 0xFF)); out.append(UInt8(h >> 8))
-        }
-        switch type {
-        case .f32:
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
-        case .f16:
-            for v in values { putHalf(v) }
-        case .bf16:
-            for v in values {
-                let bits = v.bitPattern
-                // Round to nearest even; a NaN keeps a payload bit so it stays a NaN.
-                let rounded = v.isNaN ? (bits >> 16) | 0x40 : (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
-                out.append(UInt8(rounded & 0xFF)); out.append(UInt8(rounded >> 8))
-            }
-        case .q8_0:
-            for b in stride(from: 0, to: values.count, by: 32) {
-                let block = values[b..<b + 32]
-                let amax = block.map { abs($0) }.max() ?? 0
-                let d = amax / 127
-                putHalf(d)
-                let dq = Float(Float16(d))
-                for v in block { out.append(UInt8(bitPattern: Int8(dq == 0 ? 0 : max(-127, min(127, (v / dq).rounded()))))) }
-            }
-        case .q4_0:
-            for b in stride(from: 0, to: values.count, by: 32) {
-                let block = Array(values[b..<b + 32])
-                let maxv = block.max(by: { abs($0) < abs($1) }) ?? 0
-                let d = maxv / -8
-                putHalf(d)
-                let dq = Float(Float16(d))
-                let q = block.map { dq == 0 ? UInt8(8) : UInt8(max(0, min(15, ($0 / dq).rounded() + 8))) }
-                for j in 0..<16 { out.append(q[j] | (q[j + 16] << 4)) }
-            }
-        case .q4_1:
-            for b in stride(from: 0, to: values.count, by: 32) {
-                let block = Array(values[b..<b + 32])
-                let lo = block.min() ?? 0, hi = block.max() ?? 0
-                let d = (hi - lo) / 15
-                putHalf(d); putHalf(lo)
-                let dq = Float(Float16(d)), mq = Float(Float16(lo))
-                let q = block.map { dq == 0 ? UInt8(0) : UInt8(max(0, min(15, (($0 - mq) / dq).rounded()))) }
-                for j in 0..<16 { out.append(q[j] | (q[j + 16] << 4)) }
-            }
-        default:
-            preconditionFailure("Quantize.encode does not support \(type.name)")
-        }
-        return out
     }
 }

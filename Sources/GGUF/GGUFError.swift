@@ -34,7 +34,7 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case .duplicateKey(let k): return "duplicate metadata key '\(k)'"
         case .duplicateTensor(let n): return "duplicate tensor name '\(n)'"
         case .badDimensions(let t, let reason): return "tensor \(t): bad dimensions (\(reason))"
-        case .unsupportedTensorType(let type, let tensor): return "unsupported tensor type \(type) in tensor \(tensor)"
+        case .unsupportedTensorType(let type, let tensor): return "tensor \(tensor) has type \(type), which is not supported"
         case .misalignedTensor(let t, let off, let a): return "tensor \(t) data offset \(off) is not a multiple of the alignment \(a)"
         case .tensorOutOfBounds(let t, let s, let e, let size):
             return "tensor \(t) data [\(s), \(e)) lies outside the file (\(size) bytes)"

@@ -72,7 +72,7 @@ public struct LlamaWeights: @unchecked Sendable {
 
     /// How weights are held in memory.
     public enum Storage: String, Sendable, CaseIterable {
-        /// Q4_1 and Q8_0 stay quantized (bit-exact) and are decoded on the fly; the default.
+        /// Every type stays as the file stores it (bit-exact) and is decoded on the fly; the default.
         case quantized
         /// Everything is expanded once to Float32 (4-7x the memory).
         case float32
@@ -161,8 +161,8 @@ public struct LlamaWeights: @unchecked Sendable {
         }
     }
 
-    /// Rows `rows` of `t` in panel layout: Q4_1 and Q8_0 keep their bits; every other
-    /// supported type is widened to Float32.
+    /// Rows `rows` of `t` in panel layout, every supported type keeping its bits (unless the
+    /// storage is `.float32`).
     static func panels(_ t: GGUFTensorInfo, gguf: GGUFFile, storage: Storage, rows range: Range<Int>) throws -> PanelMatrix {
         guard t.type.isSupported else { throw GGUFError.unsupportedTensorType(type: t.type.name, tensor: t.name) }
         defer { gguf.discardPages(of: t) }
@@ -170,8 +170,12 @@ public struct LlamaWeights: @unchecked Sendable {
         let data = gguf.data(of: t).baseAddress! + range.lowerBound * rowBytes
         let rows = range.count, cols = t.rowLength
         switch (t.type, storage) {
-        case (.q4_1, .quantized): return PanelMatrix(q4_1Rows: data, rows: rows, cols: cols)
-        case (.q8_0, .quantized): return PanelMatrix(q8_0Rows: data, rows: rows, cols: cols)
+        case (_, .quantized) where t.type != .f32:
+            // Every supported type keeps its bits; GGUF rows are whole blocks, as panels need.
+            guard let format = PanelMatrix.Format(rawValue: t.type.name) else {
+                throw GGUFError.unsupportedTensorType(type: t.type.name, tensor: t.name)
+            }
+            return PanelMatrix(ggufRows: data, format: format, rows: rows, cols: cols)
         default:
             var failure: Error?
             let m = PanelMatrix(rows: rows, cols: cols) { r, dst in

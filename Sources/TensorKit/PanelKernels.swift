@@ -21,6 +21,14 @@
     return r
 }
 
+/// 16 BF16 values (the top halves of floats) as floats.
+@inline(__always) func loadBF16x16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+    let h = p.loadUnaligned(as: SIMD16<UInt16>.self)
+    var r = SIMD16<Float>()
+    for i in 0..<16 { r[i] = Float(bitPattern: UInt32(h[i]) << 16) }
+    return r
+}
+
 @inline(__always) func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
     p.loadUnaligned(as: SIMD16<Float>.self)
 }
@@ -37,9 +45,26 @@ extension PanelMatrix {
         switch format {
         case .f32:
             return base.assumingMemoryBound(to: Float.self)
+        case .f16, .bf16:
+            decode16Bit(base, count: cols * 64, into: scratch)
+            return UnsafePointer(scratch)
         case .q4_1, .q8_0:
             for b in 0..<cols / 32 { decodeBlock(base, block: b, into: scratch + b * 32 * 64) }
             return UnsafePointer(scratch)
+        case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            for b in 0..<cols / 32 { planarBlock(base, block: b, into: scratch + b * 32 * 64) }
+            return UnsafePointer(scratch)
+        }
+    }
+
+    /// `count` (a multiple of 64) F16 or BF16 values as floats.
+    @inline(__always)
+    fileprivate func decode16Bit(_ src: UnsafeRawPointer, count: Int, into dst: UnsafeMutablePointer<Float>) {
+        let out = UnsafeMutableRawPointer(dst)
+        if format == .f16 {
+            for i in stride(from: 0, to: count, by: 16) { store16(loadHalf16(src + 2 * i), out + 4 * i) }
+        } else {
+            for i in stride(from: 0, to: count, by: 16) { store16(loadBF16x16(src + 2 * i), out + 4 * i) }
         }
     }
 
@@ -58,6 +83,25 @@ extension PanelMatrix {
                 a2 = a2.addingProduct(load16(w + 128), xk); a3 = a3.addingProduct(load16(w + 192), xk)
                 w += 256
             }
+        case .f16:
+            var w = base
+            for k in 0..<cols {
+                let xk = SIMD16<Float>(repeating: x[k])
+                a0 = a0.addingProduct(loadHalf16(w), xk); a1 = a1.addingProduct(loadHalf16(w + 32), xk)
+                a2 = a2.addingProduct(loadHalf16(w + 64), xk); a3 = a3.addingProduct(loadHalf16(w + 96), xk)
+                w += 128
+            }
+        case .bf16:
+            var w = base
+            for k in 0..<cols {
+                let xk = SIMD16<Float>(repeating: x[k])
+                a0 = a0.addingProduct(loadBF16x16(w), xk); a1 = a1.addingProduct(loadBF16x16(w + 32), xk)
+                a2 = a2.addingProduct(loadBF16x16(w + 64), xk); a3 = a3.addingProduct(loadBF16x16(w + 96), xk)
+                w += 128
+            }
+        case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            planarPanelDot(base, x: x, out: out)
+            return
         case .q4_1:
             for b in 0..<cols / 32 {
                 let blk = base + b * 1280
@@ -117,9 +161,15 @@ extension PanelMatrix {
             switch format {
             case .f32:
                 (tile).update(from: base.assumingMemoryBound(to: Float.self) + 64 * c * 64, count: width * 64)
+            case .f16, .bf16:
+                decode16Bit(base + 2 * 64 * c * 64, count: width * 64, into: tile)
             case .q4_1, .q8_0:
                 for half in 0..<(width + 31) / 32 {
                     decodeBlock(base, block: 2 * c + half, into: tile + half * 32 * 64)
+                }
+            case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+                for half in 0..<(width + 31) / 32 {
+                    planarBlock(base, block: 2 * c + half, into: tile + half * 32 * 64)
                 }
             }
             let rows = min(64, rowRange.upperBound - 64 * p)

@@ -8,9 +8,26 @@
 /// - `.q4_1` block: 64 f16 scales d, 64 f16 minimums m, then 32 x 32 bytes of nibbles
 ///   (byte i of column k: row i in the low nibble, row i + 32 in the high); w = d * q + m.
 /// - `.q8_0` block: 64 f16 scales d, then 32 x 64 int8; w = d * q.
-/// - `.f32`: `cols` x 64 floats per panel, no blocks.
+/// - `.f32`: `cols` x 64 floats per panel, no blocks; `.f16`/`.bf16` the same with 16-bit values.
+/// - the other quantized formats are bit planes (see PanelPlanar.swift).
+///
+/// Safe to share: the storage is written only by the initializers and read-only afterwards.
 public final class PanelMatrix: @unchecked Sendable {
-    public enum Format: String, Sendable { case f32, q4_1, q8_0 }
+    /// Raw values are the GGUF type names.
+    public enum Format: String, Sendable, CaseIterable {
+        case f32 = "F32", f16 = "F16", bf16 = "BF16"
+        case q4_0 = "Q4_0", q4_1 = "Q4_1", q5_0 = "Q5_0", q5_1 = "Q5_1", q8_0 = "Q8_0"
+        case q2_K = "Q2_K", q3_K = "Q3_K", q4_K = "Q4_K", q5_K = "Q5_K", q6_K = "Q6_K"
+
+        /// Columns per stored block (a multiple of 32; 256 for the K types; 1 for plain floats).
+        public var blockColumns: Int {
+            switch self {
+            case .f32, .f16, .bf16: 1
+            case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0: 32
+            case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: 256
+            }
+        }
+    }
 
     public static let width = 64
     public static let block = 32
@@ -25,20 +42,32 @@ public final class PanelMatrix: @unchecked Sendable {
 
     static func blockBytes(_ format: Format) -> Int {
         switch format {
-        case .f32: return 32 * 64 * 4
         case .q4_1: return 256 + 32 * 32
         case .q8_0: return 128 + 32 * 64
+        default: preconditionFailure("blockBytes: \(format) has no 32-column block")
         }
     }
 
-    private init(rows: Int, cols: Int, format: Format) {
+    /// Bytes of one panel of `cols` columns.
+    static func panelBytes(_ format: Format, cols: Int) -> Int {
+        switch format {
+        case .f32: return cols * 64 * 4
+        case .f16, .bf16: return cols * 64 * 2
+        case .q4_1, .q8_0: return cols / Self.block * Self.blockBytes(format)
+        default:
+            let layout = PlanarLayout(format)
+            return cols / (32 * layout.groupBlocks) * layout.groupBytes
+        }
+    }
+
+    init(rows: Int, cols: Int, format: Format) {
         precondition(rows > 0 && cols > 0)
-        precondition(format == .f32 || cols % Self.block == 0, "quantized panels need cols % 32 == 0")
+        precondition(cols % format.blockColumns == 0, "\(format) panels need cols % \(format.blockColumns) == 0")
         self.rows = rows
         self.cols = cols
         self.format = format
         panelCount = (rows + Self.width - 1) / Self.width
-        panelStride = format == .f32 ? cols * 64 * 4 : cols / Self.block * Self.blockBytes(format)
+        panelStride = Self.panelBytes(format, cols: cols)
         storage = .allocate(byteCount: panelCount * panelStride, alignment: 64)
         storage.initializeMemory(as: UInt8.self, repeating: 0, count: panelCount * panelStride)
     }
@@ -92,6 +121,31 @@ public final class PanelMatrix: @unchecked Sendable {
         }
     }
 
+    /// Repacks rows in GGUF layout (`format`'s raw value names the GGUF type; each row is
+    /// `cols` elements, a whole number of that type's blocks) without changing any value.
+    /// F32 rows are copied as they are; every other format keeps its bits.
+    public convenience init(ggufRows src: UnsafeRawPointer, format: Format, rows: Int, cols: Int) {
+        switch format {
+        case .q4_1: self.init(q4_1Rows: src, rows: rows, cols: cols)
+        case .q8_0: self.init(q8_0Rows: src, rows: rows, cols: cols)
+        case .f32:
+            self.init(rows: rows, cols: cols) { r, dst in
+                for k in 0..<cols {
+                    dst[k] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * (r * cols + k), as: UInt32.self)))
+                }
+            }
+        case .f16, .bf16:
+            self.init(rows: rows, cols: cols, format: format)
+            for r in 0..<rows {
+                let dst = panel(r / 64).assumingMemoryBound(to: UInt16.self) + r % 64
+                for k in 0..<cols { dst[k * 64] = src.loadUnaligned(fromByteOffset: 2 * (r * cols + k), as: UInt16.self) }
+            }
+        case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            self.init(rows: rows, cols: cols, format: format)
+            repackPlanar(src)
+        }
+    }
+
     /// Builds an f32 matrix; `row(r, dst)` writes row r's `cols` values to dst.
     public convenience init(rows: Int, cols: Int, row: (Int, UnsafeMutablePointer<Float>) -> Void) {
         self.init(rows: rows, cols: cols, format: .f32)
@@ -117,6 +171,14 @@ public final class PanelMatrix: @unchecked Sendable {
         case .f32:
             let p = base.assumingMemoryBound(to: Float.self) + j
             for k in 0..<cols { dst[k] = p[k * 64] }
+        case .f16:
+            let p = base.assumingMemoryBound(to: UInt16.self) + j
+            for k in 0..<cols { dst[k] = Float(Float16(bitPattern: p[k * 64])) }
+        case .bf16:
+            let p = base.assumingMemoryBound(to: UInt16.self) + j
+            for k in 0..<cols { dst[k] = Float(bitPattern: UInt32(p[k * 64]) << 16) }
+        case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
+            decodePlanarRow(UnsafeRawPointer(base), row: j, into: dst)
         case .q4_1:
             for b in 0..<cols / 32 {
                 let blk = base + b * Self.blockBytes(.q4_1)

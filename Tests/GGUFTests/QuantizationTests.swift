@@ -153,27 +153,27 @@ struct QuantizationTests {
 
     @Test("decoding a type whose layout is known but whose values are not is an error, not a guess")
     func decodeUnsupported() throws {
-        let q4k = try #require(GGMLType.known(id: 12))
-        #expect(q4k.name == "Q4_K")
-        #expect(!q4k.isSupported)
+        let q8k = try #require(GGMLType.known(id: 15))
+        #expect(q8k.name == "Q8_K")
+        #expect(!q8k.isSupported)
         #expect(GGMLType.known(id: 99) == nil)
-        #expect(throws: GGUFError.self) { try Self.decode([UInt8](repeating: 0, count: 144), as: q4k, count: 256) }
+        #expect(throws: GGUFError.self) { try Self.decode([UInt8](repeating: 0, count: 292), as: q8k, count: 256) }
     }
 
     @Test("Dequantize.tensor decodes every supported type the way decode does")
     func tensorMatchesDecode() throws {
         var w = GGUFWriter()
         var rng = SeededRandom(seed: 9)
-        let types: [GGMLType] = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1]
+        let types = GGMLType.supported
         var encoded: [[UInt8]] = []
         for (i, t) in types.enumerated() {
-            encoded.append(Quantize.encode(rng.floats(96), as: t))
-            w.addTensor("t\(i)", dimensions: [32, 3], type: t, data: encoded[i])
+            encoded.append(Quantize.encode(rng.floats(768), as: t))
+            w.addTensor("t\(i)", dimensions: [256, 3], type: t, data: encoded[i])
         }
         let file = try GGUFFile(data: w.serialize())
         for (i, t) in types.enumerated() {
             let values = try Dequantize.tensor(file.requireTensor("t\(i)"), in: file)
-            #expect(values == (try Self.decode(encoded[i], as: t, count: 96)), "\(t)")
+            #expect(values == (try Self.decode(encoded[i], as: t, count: 768)), "\(t)")
         }
     }
 }

@@ -132,21 +132,21 @@ struct RobustnessTests {
     func unknownTensorType() throws {
         let bytes = Self.withTensor { $0.tensorInfo("blk.0.ffn_up.weight", dims: [32], type: 99, offset: 0) }
         let error = try #require(throws: GGUFError.self) { try GGUFFile(data: bytes) }
-        #expect(error.description == "unsupported tensor type 99 in tensor blk.0.ffn_up.weight")
+        #expect(error.description == "tensor blk.0.ffn_up.weight has type 99, which is not supported")
     }
 
     @Test("a known but unsupported tensor type parses for inspection, and decoding it names the type and the tensor")
     func layoutOnlyTensorType() throws {
         var w = GGUFWriter()
-        w.addTensor("blk.0.attn_q.weight", dimensions: [256, 2], type: try #require(GGMLType.known(id: 12)),
-                    data: [UInt8](repeating: 7, count: 288))
+        w.addTensor("blk.0.attn_q.weight", dimensions: [256, 2], type: try #require(GGMLType.known(id: 15)),
+                    data: [UInt8](repeating: 7, count: 584))
         let file = try GGUFFile(data: w.serialize())
         let info = try file.requireTensor("blk.0.attn_q.weight")
-        #expect(info.type.name == "Q4_K")
-        #expect(info.byteCount == 288)
-        #expect(file.data(of: info).count == 288)
+        #expect(info.type.name == "Q8_K")
+        #expect(info.byteCount == 584)
+        #expect(file.data(of: info).count == 584)
         let error = try #require(throws: GGUFError.self) { try Dequantize.tensor(info, in: file) }
-        #expect(error.description == "unsupported tensor type Q4_K in tensor blk.0.attn_q.weight")
+        #expect(error.description == "tensor blk.0.attn_q.weight has type Q8_K, which is not supported")
     }
 
     @Test("a data offset that is not a multiple of the alignment is rejected")

@@ -60,16 +60,31 @@ struct StridedBuffer {
 }
 
 enum WeightFormat: String, CaseIterable, CustomTestStringConvertible {
-    case f32, q4_1, q8_0
+    case f32, f16, bf16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_K, q3_K, q4_K, q5_K, q6_K
     var testDescription: String { rawValue }
 
     var ggmlType: GGMLType {
         switch self {
         case .f32: .f32
+        case .f16: .f16
+        case .bf16: .bf16
+        case .q4_0: .q4_0
         case .q4_1: .q4_1
+        case .q5_0: .q5_0
+        case .q5_1: .q5_1
         case .q8_0: .q8_0
+        case .q2_K: .q2_K
+        case .q3_K: .q3_K
+        case .q4_K: .q4_K
+        case .q5_K: .q5_K
+        case .q6_K: .q6_K
         }
     }
+
+    var panelFormat: PanelMatrix.Format { PanelMatrix.Format(rawValue: ggmlType.name)! }
+
+    /// Formats whose rows may be any multiple of 32 wide (all but the K types, which need 256).
+    static let narrowBlocks = allCases.filter { $0.ggmlType.blockSize <= 32 }
 }
 
 /// A weight matrix in GGUF row layout and the same matrix as panels.
@@ -85,16 +100,7 @@ struct TestWeight {
         self.rows = rows; self.cols = cols; self.format = format
         self.encoded = encoded
         panels = encoded.withUnsafeBytes { src in
-            switch format {
-            case .q4_1: PanelMatrix(q4_1Rows: src.baseAddress!, rows: rows, cols: cols)
-            case .q8_0: PanelMatrix(q8_0Rows: src.baseAddress!, rows: rows, cols: cols)
-            case .f32:
-                PanelMatrix(rows: rows, cols: cols) { r, dst in
-                    for k in 0..<cols {
-                        dst[k] = Float(bitPattern: src.loadUnaligned(fromByteOffset: (r * cols + k) * 4, as: UInt32.self))
-                    }
-                }
-            }
+            PanelMatrix(ggufRows: src.baseAddress!, format: format.panelFormat, rows: rows, cols: cols)
         }
     }
 
