@@ -1,8 +1,10 @@
 import Foundation
 
-/// Where a catalog model's file comes from: a member of a Python wheel fetched with pip.
+/// Where a catalog model's file comes from: a member of a Python wheel fetched with pip
+/// (`pip-wheel`), or a file a user added with `graft models add`, copied into the hub
+/// (`file`) or linked where it lies (`link`, `path` says where).
 public struct ModelSource: Codable, Equatable, Sendable {
-    /// The kind of source; only `pip-wheel` is supported.
+    /// `pip-wheel`, `file` or `link`.
     public var kind: String
     /// The Python package (distribution) name.
     public var package: String
@@ -11,12 +13,32 @@ public struct ModelSource: Codable, Equatable, Sendable {
     /// The path of the model file inside the wheel.
     public var member: String
 
+    /// The file a `file` source was copied from or a `link` source points at.
+    public var path: String?
+
     /// Creates a source description.
-    public init(kind: String = "pip-wheel", package: String, version: String, member: String) {
+    public init(kind: String = "pip-wheel", package: String, version: String, member: String, path: String? = nil) {
         self.kind = kind
         self.package = package
         self.version = version
         self.member = member
+        self.path = path
+    }
+
+    /// A file added by a user.
+    public static func added(path: String, linked: Bool) -> ModelSource {
+        ModelSource(kind: linked ? "link" : "file", package: "", version: "", member: "", path: path)
+    }
+
+    enum CodingKeys: String, CodingKey { case kind, package, version, member, path }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(String.self, forKey: .kind)
+        package = try c.decodeIfPresent(String.self, forKey: .package) ?? ""
+        version = try c.decodeIfPresent(String.self, forKey: .version) ?? ""
+        member = try c.decodeIfPresent(String.self, forKey: .member) ?? ""
+        path = try c.decodeIfPresent(String.self, forKey: .path)
     }
 }
 
@@ -36,9 +58,11 @@ public struct CatalogModel: Codable, Equatable, Sendable {
     public var sha256: String
     /// Where the file is fetched from.
     public var source: ModelSource
+    /// `general.architecture` of the file, when known.
+    public var architecture: String?
 
     enum CodingKeys: String, CodingKey {
-        case name, isDefault = "default", description, file, size, sha256, source
+        case name, isDefault = "default", description, file, size, sha256, source, architecture
     }
 
     /// Creates a catalog entry.
@@ -62,6 +86,7 @@ public struct CatalogModel: Codable, Equatable, Sendable {
         size = try container.decode(UInt64.self, forKey: .size)
         sha256 = try container.decode(String.self, forKey: .sha256)
         source = try container.decode(ModelSource.self, forKey: .source)
+        architecture = try container.decodeIfPresent(String.self, forKey: .architecture)
     }
 }
 
@@ -129,8 +154,8 @@ public struct Catalog: Codable, Equatable, Sendable {
             guard Self.isSafeComponent(model.file), !model.file.hasSuffix(".sha256") else {
                 throw HubError.catalogInvalid(path: path, reason: "file \"\(model.file)\" of \(model.name) is not a plain file name")
             }
-            guard Self.isSafeRequirementPart(model.source.package), Self.isSafeRequirementPart(model.source.version),
-                  !model.source.member.isEmpty else {
+            guard model.source.kind != "pip-wheel" || (Self.isSafeRequirementPart(model.source.package)
+                    && Self.isSafeRequirementPart(model.source.version) && !model.source.member.isEmpty) else {
                 throw HubError.catalogInvalid(
                     path: path, reason: "source of \(model.name) needs a plain package name, version and member")
             }

@@ -264,13 +264,14 @@ public struct Hub: Sendable {
         return text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }).first.map(String.init)
     }
 
-    private func writeSidecar(for file: URL, digest: String) throws {
+    func writeSidecar(for file: URL, digest: String) throws {
         let line = "\(digest)  \(file.lastPathComponent)\n"
         try AtomicFile.write(to: Self.sidecarURL(for: file), contents: Array(line.utf8))
     }
 
     /// The size of the regular file at `url`, or nil if there is none.
     static func fileSize(_ url: URL) -> UInt64? {
+        let url = url.resolvingSymlinksInPath()  // a model added with --link
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue,
               let attributes = try? FileManager.default.attributesOfItem(atPath: url.path),

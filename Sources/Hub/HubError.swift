@@ -82,6 +82,10 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
     case alreadyExists(path: String)
     /// A system call on `path` failed; `message` is the errno text.
     case io(path: String, message: String)
+    /// `graft models add` cannot register the file at `path`.
+    case modelRefused(path: String, reason: String)
+    /// A base model cannot be removed while adapters were made for it or while it is the default.
+    case modelInUse(model: String, adapters: [String], isDefault: Bool = false)
 
     /// Converts an archive-reading error into the hub's error vocabulary.
     public init(_ error: ZipError) {
@@ -140,6 +144,11 @@ public enum HubError: Error, CustomStringConvertible, Equatable {
             return "\(path) already exists and is not replaced"
         case let .io(path, message):
             return "I/O error on \(path): \(message)"
+        case let .modelRefused(path, reason):
+            return "cannot add \(path): \(reason)"
+        case let .modelInUse(model, adapters, isDefault):
+            if isDefault { return "\(model) is the default model; pass --force to remove it anyway" }
+            return "\(adapters.count) adapter version(s) were made for \(model) (\(listForDisplay(adapters))); pass --force to remove it anyway"
         }
     }
 }

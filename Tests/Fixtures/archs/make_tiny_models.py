@@ -160,8 +160,10 @@ def build(name, vocab_dir, out_dir, dtype, widened=False):
             w.add_tensor(tname, gguf.quants.dequantize(gguf.quants.quantize(values, qtype), qtype).astype(np.float32))
         elif qtype == T.F32:
             w.add_tensor(tname, values)
-        else:
-            w.add_tensor(tname, gguf.quants.quantize(values, qtype), raw_shape=values.shape, raw_dtype=qtype)
+        elif qtype == T.F16:
+            w.add_tensor(tname, values.astype(np.float16))
+        else:  # BF16: the quantizer returns the bytes, whose shape the writer converts
+            w.add_tensor(tname, gguf.quants.quantize(values, qtype), raw_dtype=qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
@@ -210,10 +212,10 @@ def main():
                 widened = path if dtype == "F32" else build(name, vocab_dir, out_dir, dtype, widened=True)
                 logits = reference(name, widened)
                 vocab = logits.shape[1]
-                ids = sorted(set(range(0, vocab, max(1, vocab // 97))) | {int(i) for i in logits.argmax(axis=1)})
+                ids = sorted(set(range(0, vocab, max(1, vocab // 32))) | {int(i) for i in logits.argmax(axis=1)})
                 refs["models"][os.path.basename(path)] = {
                     "sha256": digest, "vocab": vocab, "ids": ids,
-                    "logits": [[float(row[i]) for i in ids] for row in logits]}
+                    "logits": [[float("%.7g" % row[i]) for i in ids] for row in logits]}
     if "--reference" in sys.argv:
         here = os.path.dirname(os.path.abspath(__file__))
         with open(os.path.join(here, "references.json"), "w") as f:
