@@ -45,7 +45,8 @@ public struct OutputText {
     /// Why generation ended; nil while it goes on.
     public private(set) var finishReason: GenerationResult.FinishReason?
     private var decoder: StreamingDecoder
-    private let eosID: Int?
+    /// Tokens that end generation (EOS, end of turn, ...); empty with `stopAtEOS` off.
+    private let endIDs: Set<Int>
     private let stop: [String]
     private let maxTokens: Int
     private let maxStop: Int
@@ -53,7 +54,7 @@ public struct OutputText {
 
     public init(tokenizer: Tokenizer, maxTokens: Int, stop: [String], stopAtEOS: Bool) {
         decoder = StreamingDecoder(tokenizer: tokenizer)
-        eosID = stopAtEOS ? tokenizer.eosID : nil
+        endIDs = stopAtEOS ? tokenizer.endOfGenerationIDs : []
         self.stop = stop.filter { !$0.isEmpty }
         self.maxTokens = maxTokens
         maxStop = self.stop.map(\.count).max() ?? 0
@@ -64,7 +65,7 @@ public struct OutputText {
     /// `finishReason` is set, the text returned is the last.
     public mutating func append(_ token: Int) -> String {
         guard finishReason == nil else { return "" }
-        if token == eosID {
+        if endIDs.contains(token) {
             finishReason = .eos
             return release(final: true)
         }

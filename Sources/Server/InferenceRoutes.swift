@@ -73,7 +73,7 @@ extension GraftServer {
         guard let template = model.tokenizer.chatTemplate else {
             throw APIError(.badRequest, "the base model has no chat template; use /v1/completions", shouldRetry: false)
         }
-        return model.tokenizer.encode(try template.render(rendered, addGenerationPrompt: true))
+        return model.tokenizer.encodePrompt(try template.render(rendered, addGenerationPrompt: true))
     }
 
     /// Message content: a string, or an array of text parts.
@@ -97,10 +97,10 @@ extension GraftServer {
     func completionPrompt(_ body: JSONBody) throws -> [Int] {
         guard body.has("prompt") else { throw APIError.badRequest("missing required field 'prompt'", param: "prompt") }
         let value = body.values["prompt"]!
-        if let s = value as? String { return model.tokenizer.encode(s) }
+        if let s = value as? String { return model.tokenizer.encodePrompt(s) }
         if let a = value as? [String] {
             guard a.count == 1 else { throw APIError.badRequest("only one prompt per request is supported", param: "prompt") }
-            return model.tokenizer.encode(a[0])
+            return model.tokenizer.encodePrompt(a[0])
         }
         if let ids = value as? [Int] {
             let vocab = model.config.vocabularySize

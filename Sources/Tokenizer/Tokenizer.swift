@@ -225,6 +225,15 @@ public final class Tokenizer: @unchecked Sendable {
         encode(text, addSpecial: false, parseSpecial: parseSpecial)
     }
 
+    /// The start of a sequence the model reads (a prompt, a training example): special tokens
+    /// parsed, and BOS first when the model adds one (`addBOS`) unless the text (a rendered chat
+    /// template, say) already begins with it.
+    public func encodePrompt(_ text: String) -> [Int] {
+        let ids = encode(text, addSpecial: false, parseSpecial: true)
+        guard addBOS, let bos = bosID, ids.first != bos else { return ids }
+        return [bos] + ids
+    }
+
     /// Encodes `text`, adding BOS first and EOS last when `addSpecial` is set and the model
     /// asks for them (`addBOS`, `addEOS`).
     public func encode(_ text: String, addSpecial: Bool, parseSpecial: Bool) -> [Int] {

@@ -198,8 +198,8 @@ public struct DatasetLoader: Sendable {
         var truncated = 0, dropped = 0
         for (line, pieces) in lines {
             var tokens: [Int] = [], trained: [Bool] = []
-            for p in pieces {
-                let ids = tokenizer.encode(p.text)
+            for (i, p) in pieces.enumerated() {
+                let ids = i == 0 ? tokenizer.encodePrompt(p.text) : tokenizer.encode(p.text)
                 tokens += ids
                 trained += Array(repeating: p.trained || settings.lossOn == .all, count: ids.count)
             }

@@ -47,7 +47,7 @@ public struct Evaluator: Sendable {
         var prompts: [[Int]] = []
         for item in items {
             guard let (prompt, target) = split(item) else { throw DatasetError(file: "", line: item.line, "has no target to evaluate") }
-            let p = tokenizer.encode(prompt), t = tokenizer.encode(target)
+            let p = tokenizer.encodePrompt(prompt), t = tokenizer.encode(target)
             prompts.append(p)
             sequences.append(PreferenceExample.sequence(prompt: p, completion: t))
         }

@@ -152,7 +152,7 @@ public struct PreferenceLoader: Sendable {
         var examples: [PreferenceExample] = []
         var truncated = 0, dropped = 0
         for (line, text) in lines {
-            let prompt = tokenizer.encode(text.prompt)
+            let prompt = tokenizer.encodePrompt(text.prompt)
             var chosen = tokenizer.encode(text.chosen), rejected = tokenizer.encode(text.rejected)
             if prompt.count >= maxSeqLen { dropped += 1; continue }
             let room = maxSeqLen - prompt.count

@@ -64,7 +64,7 @@ struct Generate: AsyncParsableCommand {
         let tokenizer = model.tokenizer
         let ids: [Int]
         if raw {
-            ids = tokenizer.encode(text)
+            ids = tokenizer.encodePrompt(text)
         } else {
             guard let template = tokenizer.chatTemplate else {
                 throw CLIError("the model has no chat template that Graft can render; use --raw")
@@ -72,7 +72,7 @@ struct Generate: AsyncParsableCommand {
             var messages: [ChatMessage] = []
             if let system { messages.append(ChatMessage(role: "system", content: system)) }
             messages.append(ChatMessage(role: "user", content: text))
-            ids = tokenizer.encode(try template.render(messages, addGenerationPrompt: true))
+            ids = tokenizer.encodePrompt(try template.render(messages, addGenerationPrompt: true))
         }
         let sampling = SamplingParameters(temperature: temperature, topK: topK, topP: topP,
                                           seed: seed ?? UInt64.random(in: 0...UInt64.max))

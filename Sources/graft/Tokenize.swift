@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import GGUF
 import Tokenizer
 
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Tokenize JSON lines from standard input.",
         discussion: """
-        Each input line is {"text": "..."} or, with --chat, {"messages": [{"role", "content"}...],
+        Reads only the tokenizer and chat template of the model (a vocabulary-only GGUF will do). The
+        ids start with BOS when the model adds one. Each input line is {"text": "..."} or, with --chat, {"messages": [{"role", "content"}...],
         "add_generation_prompt": bool}. Each output line is {"ids": [...]} (with --chat also "text",
         the rendered template).
         """)
@@ -27,8 +29,8 @@ struct Tokenize: ParsableCommand {
     }
 
     func run() throws {
-        let model = try modelOptions.load()
-        let tokenizer = model.tokenizer
+        // Only the tokenizer is read, so a vocabulary-only GGUF (no tensors) works too.
+        let tokenizer = try Tokenizer(gguf: GGUFFile(path: modelOptions.modelPath()))
         let decoder = JSONDecoder()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
@@ -40,12 +42,15 @@ struct Tokenize: ParsableCommand {
             let output: Output
             do {
                 if chat {
-                    guard let template = tokenizer.chatTemplate else { throw CLIError("the model has no chat template") }
+                    guard let template = tokenizer.chatTemplate else {
+                        throw CLIError(tokenizer.chatTemplateError.map { "the model's chat template cannot be used: \($0)" }
+                                       ?? "the model has no chat template")
+                    }
                     let input = try decoder.decode(ChatLine.self, from: data)
                     let text = try template.render(input.messages, addGenerationPrompt: input.add_generation_prompt ?? false)
-                    output = Output(ids: tokenizer.encode(text), text: text)
+                    output = Output(ids: tokenizer.encodePrompt(text), text: text)
                 } else {
-                    output = Output(ids: tokenizer.encode(try decoder.decode(TextLine.self, from: data).text), text: nil)
+                    output = Output(ids: tokenizer.encodePrompt(try decoder.decode(TextLine.self, from: data).text), text: nil)
                 }
             } catch let error as DecodingError {
                 let expected = chat ? "{\"messages\": [{\"role\": ..., \"content\": ...}], \"add_generation_prompt\": bool}" : "{\"text\": ...}"
