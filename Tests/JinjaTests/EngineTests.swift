@@ -1,5 +1,5 @@
 import Foundation
-@testable import Jinja
+import Jinja
 import Testing
 
 /// Error positions, limits, value conversion and formatting that need no reference renders.
@@ -81,8 +81,9 @@ struct EngineTests {
         (1e16, "1e+16"), (1e15, "1000000000000000.0"), (0.0001, "0.0001"), (1e-5, "1e-05"), (-2.5, "-2.5"),
         (123456.789, "123456.789"), (1.0 / 3.0, "0.3333333333333333"), (1.7976931348623157e308, "1.7976931348623157e+308"),
     ])
-    func floatsPrintLikePythonRepr(_ value: Double, _ expected: String) {
-        #expect(Format.float(value) == expected)
+    func floatsPrintLikePythonRepr(_ value: Double, _ expected: String) throws {
+        #expect(try render("{{ v }}", ["v": .double(value)]) == expected)
+        #expect(try render("{{ v | tojson }}", ["v": .double(value)]) == expected)
     }
 
     @Test func trimAndLstripBlocks() throws {

@@ -14,7 +14,7 @@ struct InferenceRouteTests {
     /// What `graft generate` gives for the same chat, alone.
     static func expectedChat(_ user: String, maxTokens: Int, adapter: PreparedAdapter? = nil) throws -> String {
         let model = Harness.model
-        let prompt = model.tokenizer.encode(model.tokenizer.chatTemplate!.render([ChatMessage(role: "user", content: user)],
+        let prompt = model.tokenizer.encode(try model.tokenizer.chatTemplate!.render([ChatMessage(role: "user", content: user)],
                                                                                 addGenerationPrompt: true))
         return try model.generate(GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: .greedy,
                                                     adapters: adapter.map { AdapterMix($0) } ?? .none)).text

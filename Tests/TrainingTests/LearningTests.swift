@@ -18,7 +18,7 @@ struct LearningTests {
     static func answers(_ model: LlamaModel, _ questions: [HeldOut], adapters: AdapterMix) throws -> [(HeldOut, String)] {
         let template = try #require(model.tokenizer.chatTemplate)
         return try questions.map { q in
-            let prompt = model.tokenizer.encode(template.render([ChatMessage(role: "user", content: q.question)], addGenerationPrompt: true))
+            let prompt = model.tokenizer.encode(try template.render([ChatMessage(role: "user", content: q.question)], addGenerationPrompt: true))
             let result = try model.generate(GenerationRequest(prompt: prompt, maxTokens: 40, sampling: .greedy, adapters: adapters))
             return (q, model.tokenizer.decode(result.tokens))
         }

@@ -23,7 +23,7 @@ struct PreferenceLearningTests {
         var right = 0, wrong = 0
         var answers: [String] = []
         for q in questions {
-            let prompt = model.tokenizer.encode(template.render([ChatMessage(role: "user", content: q.prompt)], addGenerationPrompt: true))
+            let prompt = model.tokenizer.encode(try template.render([ChatMessage(role: "user", content: q.prompt)], addGenerationPrompt: true))
             let result = try model.generate(GenerationRequest(prompt: prompt, maxTokens: 32, sampling: .greedy, adapters: adapters))
             let a = model.tokenizer.decode(result.tokens).lowercased()
             answers.append(a)
