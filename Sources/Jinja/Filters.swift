@@ -84,7 +84,7 @@ extension Interpreter {
             switch v {
             case .undefined: return .generator([])
             case .dict(let d): return .generator(d.entries.map { .tuple([$0.key, $0.value]) })
-            default: throw EvalError("items filter: expected a mapping, got \(v.typeName)")
+            default: throw EvalError("Can only get item pairs from a mapping.")
             }
         case "list": return .list(try iterate(v))
         case "reverse":
@@ -251,7 +251,7 @@ extension Interpreter {
         case "format":
             return .string(try Arithmetic.percentFormat(Format.str(v), .tuple(positional)))
         default:
-            throw EvalError("no filter named '\(name)'")
+            throw EvalError("No filter named '\(name)' found.")
         }
     }
 

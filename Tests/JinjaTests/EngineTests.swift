@@ -42,7 +42,7 @@ struct EngineTests {
         #expect(raised.kind == .raised && raised.message == "no system role" && raised.line == 2)
         #expect(error("{{ 1 / 0 }}")?.message == "division by zero")
         #expect(error("{{ none + 1 }}")?.message == "unsupported operand type(s) for +: 'NoneType' and 'int'")
-        #expect(error("{{ 1 | nosuchfilter }}")?.message == "no filter named 'nosuchfilter'")
+        #expect(error("{{ 1 | nosuchfilter }}")?.message == "No filter named 'nosuchfilter' found.")
     }
 
     @Test func endlessLoopHitsTheStepBudget() throws {
