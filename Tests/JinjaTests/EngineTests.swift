@@ -65,6 +65,14 @@ struct EngineTests {
         #expect(e.kind == .limit && e.message.contains("1000 bytes"))
     }
 
+    @Test func hugeRepetitionsAndWidthsAreRefused() throws {
+        #expect(error("{{ 'ab' * 1000000000000 }}")?.kind == .limit)
+        #expect(error("{{ [1, 2] * 1000000000000 }}")?.kind == .limit)
+        #expect(error("{{ 'x' | tojson(indent=1000000000) }}")?.kind == .limit)
+        #expect(error("{{ 1e300 | int }}") == nil)  // Python makes a big int; here the default, never a trap
+        #expect(try render("{{ 'ab' * 2 }} {{ 'ab' * -1 }}|") == "abab |")
+    }
+
     @Test func deeplyNestedSourceIsASyntaxErrorNotACrash() throws {
         let nested = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
         #expect(error("{{ \(nested) }}")?.kind == .syntax)
