@@ -47,6 +47,6 @@ public struct ChatFormat: DatasetFormat {
                 m.role == "assistant" ? Piece(m.content + options.eosText, trained: m.trained) : Piece(m.content + "\n", trained: false)
             }
         }
-        return FormatSupport.chat(messages, template: template)
+        return try FormatSupport.chat(messages, template: template)
     }
 }

@@ -12,6 +12,6 @@ public struct CompletionsFormat: DatasetFormat {
     public func render(_ object: [String: JSON], options: RenderOptions) throws(FieldError) -> [Piece] {
         let prompt = try FormatSupport.string(object, "prompt")
         let completion = try FormatSupport.string(object, "completion")
-        return FormatSupport.promptAndAnswer(prompt, completion, options: options)
+        return try FormatSupport.promptAndAnswer(prompt, completion, options: options)
     }
 }

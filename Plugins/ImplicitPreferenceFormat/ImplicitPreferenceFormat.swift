@@ -29,8 +29,8 @@ public struct ImplicitPreferenceFormat: PreferenceFormat {
             throw FieldError("rejected[\(at)]", "differs from chosen[\(at)]: the two conversations must share every message but the last")
         }
         try FormatSupport.distinct(chosen.last!.content, rejected.last!.content)
-        return PreferenceText(prompt: FormatSupport.promptText(prompt, options: options),
-                              chosen: FormatSupport.completionText(chosen.last!.content, options: options),
-                              rejected: FormatSupport.completionText(rejected.last!.content, options: options))
+        return PreferenceText(prompt: try FormatSupport.promptText(prompt, options: options),
+                              chosen: try FormatSupport.completionText(chosen.last!.content, options: options),
+                              rejected: try FormatSupport.completionText(rejected.last!.content, options: options))
     }
 }

@@ -20,7 +20,7 @@ public struct InstructionFormat: DatasetFormat {
         }
         let hasInput = !input.allSatisfy(\.isWhitespace)
         if options.chatTemplate != nil {
-            return FormatSupport.promptAndAnswer(hasInput ? "\(instruction)\n\n\(input)" : instruction, output, options: options)
+            return try FormatSupport.promptAndAnswer(hasInput ? "\(instruction)\n\n\(input)" : instruction, output, options: options)
         }
         let prompt = hasInput
             ? "Below is an instruction that describes a task, paired with an input that provides further context. "

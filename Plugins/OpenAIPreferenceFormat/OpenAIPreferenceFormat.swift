@@ -27,8 +27,8 @@ public struct OpenAIPreferenceFormat: PreferenceFormat {
         let chosen = try FormatSupport.completion(object[good], field: good)
         let rejected = try FormatSupport.completion(object[bad], field: bad)
         try FormatSupport.distinct(chosen, rejected, field: bad)
-        return PreferenceText(prompt: FormatSupport.promptText(messages, options: options),
-                              chosen: FormatSupport.completionText(chosen, options: options),
-                              rejected: FormatSupport.completionText(rejected, options: options))
+        return PreferenceText(prompt: try FormatSupport.promptText(messages, options: options),
+                              chosen: try FormatSupport.completionText(chosen, options: options),
+                              rejected: try FormatSupport.completionText(rejected, options: options))
     }
 }

@@ -16,15 +16,15 @@ public struct PromptPreferenceFormat: PreferenceFormat {
         let prompt: String
         if object["prompt"]?.array != nil {
             let messages = try FormatSupport.messages(object["prompt"], field: "prompt")
-            prompt = FormatSupport.promptText(messages, options: options)
+            prompt = try FormatSupport.promptText(messages, options: options)
         } else {
             let text = try FormatSupport.string(object, "prompt")
-            prompt = FormatSupport.promptText([Message(role: "user", content: text)], options: options)
+            prompt = try FormatSupport.promptText([Message(role: "user", content: text)], options: options)
         }
         let chosen = try FormatSupport.completion(object["chosen"], field: "chosen")
         let rejected = try FormatSupport.completion(object["rejected"], field: "rejected")
         try FormatSupport.distinct(chosen, rejected)
-        return PreferenceText(prompt: prompt, chosen: FormatSupport.completionText(chosen, options: options),
-                              rejected: FormatSupport.completionText(rejected, options: options))
+        return PreferenceText(prompt: prompt, chosen: try FormatSupport.completionText(chosen, options: options),
+                              rejected: try FormatSupport.completionText(rejected, options: options))
     }
 }

@@ -11,6 +11,6 @@ public struct QAFormat: DatasetFormat {
     public func render(_ object: [String: JSON], options: RenderOptions) throws(FieldError) -> [Piece] {
         let question = try FormatSupport.string(object, "question")
         let answer = try FormatSupport.string(object, "answer")
-        return FormatSupport.promptAndAnswer(question, answer, options: options)
+        return try FormatSupport.promptAndAnswer(question, answer, options: options)
     }
 }

@@ -88,10 +88,12 @@ enum Arithmetic {
         switch (op, l, r) {
         case ("+", .string(let a), .string(let b)): return .string(a + b)
         case ("+", .list(let a, let t), .list(let b, _)): return .list(a + b, tuple: t)
-        case ("*", .string(let s), _) where integer(r) != nil: return .string(String(repeating: s, count: max(0, integer(r)!)))
-        case ("*", _, .string(let s)) where integer(l) != nil: return .string(String(repeating: s, count: max(0, integer(l)!)))
+        case ("*", .string(let s), _) where integer(r) != nil:
+            return .string(String(repeating: s, count: try repetitions(integer(r)!, of: s.utf8.count)))
+        case ("*", _, .string(let s)) where integer(l) != nil:
+            return .string(String(repeating: s, count: try repetitions(integer(l)!, of: s.utf8.count)))
         case ("*", .list(let a, let t), _) where integer(r) != nil:
-            return .list(Array(repeating: a, count: max(0, integer(r)!)).flatMap { $0 }, tuple: t)
+            return .list(Array(repeating: a, count: try repetitions(integer(r)!, of: a.count)).flatMap { $0 }, tuple: t)
         case ("%", .string(let format), _):
             return .string(try percentFormat(format, r))
         case ("+", .string, _), ("+", _, .string):
@@ -100,6 +102,20 @@ enum Arithmetic {
         }
         throw EvalError("unsupported operand type(s) for \(op): '\(l.typeName)' and '\(r.typeName)'")
     }
+
+    /// The largest string or list `*` builds, in bytes or elements.
+    static let maxRepetition = 64 << 20
+
+    private static func repetitions(_ n: Int, of size: Int) throws -> Int {
+        guard n > 0 else { return 0 }
+        guard size == 0 || n <= maxRepetition / size else {
+            throw EvalError("repeating \(size) bytes or items \(n) times exceeds the limit of \(maxRepetition)", kind: .limit)
+        }
+        return n
+    }
+
+    /// A float truncated toward zero as an Int; nil when it is not finite or out of range.
+    static func truncated(_ d: Double) -> Int? { Int(exactly: d.rounded(.towardZero)) }
 
     /// `"%s and %d" % args`: the %s %d %i %r %f %% conversions.
     static func percentFormat(_ format: String, _ args: Value) throws -> String {
@@ -118,7 +134,8 @@ enum Arithmetic {
             case "r": out += Format.repr(v)
             case "d", "i":
                 guard let n = number(v) else { throw EvalError("%\(conv) format: a real number is required, not \(v.typeName)") }
-                out += String(Int(n))
+                guard let i = truncated(n) else { throw EvalError("cannot convert float \(Format.float(n)) to integer") }
+                out += String(i)
             case "f": guard let n = number(v) else { throw EvalError("%f format: a real number is required") }
                 out += String(format: "%f", n)
             default: throw EvalError("unsupported format character '\(conv)'")

@@ -47,7 +47,7 @@ extension Interpreter {
             var dumper = JSONDumper()
             dumper.ensureASCII = a.bool(0, "ensure_ascii", false)
             switch a.value(1, "indent", .none) {
-            case .int(let n): dumper.indent = String(repeating: " ", count: max(0, n))
+            case .int(let n): dumper.indent = String(repeating: " ", count: try width(n))
             case .string(let s): dumper.indent = s
             default: break
             }
@@ -84,7 +84,7 @@ extension Interpreter {
             switch v {
             case .undefined: return .generator([])
             case .dict(let d): return .generator(d.entries.map { .tuple([$0.key, $0.value]) })
-            default: throw EvalError("items filter: expected a mapping, got \(v.typeName)")
+            default: throw EvalError("Can only get item pairs from a mapping.")
             }
         case "list": return .list(try iterate(v))
         case "reverse":
@@ -168,11 +168,11 @@ extension Interpreter {
             switch v {
             case .int: return v
             case .bool(let b): return .int(b ? 1 : 0)
-            case .double(let d): return d.isFinite ? .int(Int(d)) : fallback
+            case .double(let d): return Arithmetic.truncated(d).map { .int($0) } ?? fallback
             case .string(let s):
                 let t = s.trimmingCharacters(in: .whitespaces)
                 if let i = Int(t.replacingOccurrences("_", "")) { return .int(i) }
-                if let d = Double(t), d.isFinite { return .int(Int(d)) }
+                if let d = Double(t), let i = Arithmetic.truncated(d) { return .int(i) }
                 return fallback
             default: return fallback
             }
@@ -189,7 +189,7 @@ extension Interpreter {
             var indentation = "    "
             switch a.value(0, "width", .int(4)) {
             case .string(let s): indentation = s
-            case let w: indentation = String(repeating: " ", count: max(0, Arithmetic.integer(w) ?? 4))
+            case let w: indentation = String(repeating: " ", count: try width(Arithmetic.integer(w) ?? 4))
             }
             let first = a.bool(1, "first", false), blank = a.bool(2, "blank", false)
             var lines = PyString.splitLines(Format.str(v) + "\n")
@@ -251,8 +251,14 @@ extension Interpreter {
         case "format":
             return .string(try Arithmetic.percentFormat(Format.str(v), .tuple(positional)))
         default:
-            throw EvalError("no filter named '\(name)'")
+            throw EvalError("No filter named '\(name)' found.")
         }
+    }
+
+    /// An indent width; a huge one is refused rather than allocated.
+    func width(_ n: Int) throws -> Int {
+        guard n <= 1024 else { throw EvalError("indent width \(n) exceeds the limit of 1024", kind: .limit) }
+        return max(0, n)
     }
 
     /// `item.a.b` for `attribute="a.b"` (dotted paths; integer parts index lists).

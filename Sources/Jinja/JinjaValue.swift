@@ -1,3 +1,5 @@
+import Foundation
+
 /// A JSON-like value passed into a template's context: what callers build messages, tools and
 /// extra variables from. Objects keep their keys in insertion order, as Python dicts do, since
 /// `tojson` and `items()` print them in that order.
@@ -24,20 +26,24 @@ public enum JinjaValue: Sendable, Equatable {
         }
     }
 
-    /// A value from what `JSONSerialization` or a `[String: Any]` literal produces: dictionaries
-    /// become objects with their keys sorted (their order is lost already), NSNumber booleans
-    /// become `bool`, integral NSNumbers `int`. Anything else becomes its description string.
+    /// A value from Swift-native values (`Bool`, `Int`, `Double`, `String`, arrays, `[String: Any]`,
+    /// nil/NSNull for null): dictionaries become objects with their keys sorted, as their order is
+    /// already lost. Anything else becomes its description string. For JSON text use
+    /// `init(json:)`, which keeps key order and tells `1` from `1.0`.
     public init(any value: Any?) {
         guard let value else { self = .null; return }
         switch value {
         case let v as JinjaValue: self = v
-        case let v as Bool where type(of: value) == Bool.self || "\(type(of: value))" == "__NSCFBoolean": self = .bool(v)
-        case let v as Int: self = .int(v)
-        case let v as Double: self = v.rounded() == v && "\(type(of: value))" == "__NSCFNumber" && abs(v) < 1e15 ? .int(Int(v)) : .double(v)
+        case let v as Bool where type(of: value) == Bool.self: self = .bool(v)
+        case let v as Int where type(of: value) == Int.self: self = .int(v)
+        case let v as Double where type(of: value) == Double.self: self = .double(v)
         case let v as String: self = .string(v)
         case let v as [Any?]: self = .array(v.map { JinjaValue(any: $0) })
         case let v as [String: Any?]:
             self = .object(v.keys.sorted().map { ($0, JinjaValue(any: v[$0] ?? nil)) })
+        case let v as [String: Any]:
+            self = .object(v.keys.sorted().map { ($0, JinjaValue(any: v[$0])) })
+        case is NSNull: self = .null
         default: self = .string("\(value)")
         }
     }

@@ -18,7 +18,7 @@ extension Interpreter {
         func int(_ what: Value) throws -> Int {
             if case .undefined(let m) = what { throw EvalError(m) }
             guard let i = Arithmetic.integer(what) else {
-                if let d = Arithmetic.number(what) { return Int(d) }
+                if let d = Arithmetic.number(what), let i = Arithmetic.truncated(d) { return i }
                 throw EvalError("test '\(name)' needs a number, got \(what.typeName)")
             }
             return i

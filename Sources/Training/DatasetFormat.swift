@@ -60,33 +60,28 @@ public enum FormatSupport {
 
     /// A prompt and its answer: a user turn and an assistant turn under the chat template, or
     /// the raw strings (the answer followed by EOS) without one.
-    public static func promptAndAnswer(_ prompt: String, _ answer: String, options: RenderOptions) -> [Piece] {
+    public static func promptAndAnswer(_ prompt: String, _ answer: String, options: RenderOptions) throws(FieldError) -> [Piece] {
         if let template = options.chatTemplate {
-            return chat([("user", prompt, true), ("assistant", answer, true)], template: template)
+            return try chat([("user", prompt, true), ("assistant", answer, true)], template: template)
         }
         return [Piece(prompt, trained: false), Piece(answer + options.eosText, trained: true)]
     }
 
-    /// ChatML pieces of a conversation: everything untrained except assistant contents with
-    /// their end-of-turn marker and newline, where `trained` is set.
-    public static func chat(_ messages: [(role: String, content: String, trained: Bool)], template: ChatTemplate) -> [Piece] {
-        var pieces: [Piece] = []
-        var pending = ""
-        if let system = template.defaultSystemPrompt, let first = messages.first, first.role != "system" {
-            pending = "<|im_start|>system\n\(system)<|im_end|>\n"
-        }
-        for m in messages {
-            if m.role == "assistant" {
-                pending += "<|im_start|>assistant\n"
-                pieces.append(Piece(pending, trained: false))
-                pieces.append(Piece(m.content + "<|im_end|>\n", trained: m.trained))
-                pending = ""
-            } else {
-                pending += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n"
+    /// The pieces of a conversation under the chat template: each assistant message's span
+    /// (its content and the template's end of turn, e.g. `A<|im_end|>\n` in ChatML) is trained when
+    /// its `trained` is set; everything else (system and user turns, the generation prompts) is not.
+    /// The spans come from rendering the conversation incrementally (`ChatTemplate.segments`).
+    /// - Throws: `FieldError` on `messages` when the template fails or its renders are not
+    ///   prefix-consistent, so assistant spans cannot be told apart.
+    public static func chat(_ messages: [(role: String, content: String, trained: Bool)], template: ChatTemplate) throws(FieldError) -> [Piece] {
+        let values = messages.map { ChatMessage(role: $0.role, content: $0.content).jinjaValue }
+        do {
+            return try template.segments(messages: values).map { segment in
+                Piece(segment.text, trained: segment.assistantMessage.map { messages[$0].trained } ?? false)
             }
+        } catch {
+            throw FieldError("messages", "\(error)")
         }
-        if !pending.isEmpty { pieces.append(Piece(pending, trained: false)) }
-        return pieces
     }
 }
 

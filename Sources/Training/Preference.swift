@@ -50,16 +50,28 @@ extension FormatSupport {
 
     /// The prompt text for a conversation that the model answers next: the chat template with
     /// its generation prompt, or without a template the turns joined by newlines.
-    public static func promptText(_ messages: [Message], options: RenderOptions) -> String {
+    public static func promptText(_ messages: [Message], options: RenderOptions) throws(FieldError) -> String {
         guard let template = options.chatTemplate else { return messages.map { $0.content + "\n" }.joined() }
-        let pieces = chat(messages.map { ($0.role, $0.content, false) } + [("assistant", "", false)], template: template)
-        return pieces.dropLast().map(\.text).joined()
+        do {
+            return try template.render(messages.map { ChatMessage(role: $0.role, content: $0.content) }, addGenerationPrompt: true)
+        } catch {
+            throw FieldError("messages", "\(error)")
+        }
     }
 
-    /// A completion as trained on: the text followed by the end-of-turn marker (the template's
-    /// `<|im_end|>`, or the EOS text without a template).
-    public static func completionText(_ text: String, options: RenderOptions) -> String {
-        text + (options.chatTemplate == nil ? options.eosText : "<|im_end|>")
+    /// A completion as trained on: the text followed by the template's end of turn (what it
+    /// renders after an assistant message's content, e.g. `<|im_end|>`, without the whitespace
+    /// that separates turns), or the EOS text without a template.
+    /// - Throws: `FieldError` when the template's assistant turn does not start with the text.
+    public static func completionText(_ text: String, options: RenderOptions) throws(FieldError) -> String {
+        guard let template = options.chatTemplate else { return text + options.eosText }
+        let span = try chat([("user", "?", false), ("assistant", text, true)], template: template).filter(\.trained).map(\.text).joined()
+        guard span.unicodeScalars.starts(with: text.unicodeScalars) else {
+            throw FieldError("completion", "the chat template rewrites the assistant turn, so its end of turn cannot be found")
+        }
+        var end = String(String.UnicodeScalarView(span.unicodeScalars.dropFirst(text.unicodeScalars.count)))
+        while let last = end.unicodeScalars.last, last.properties.isWhitespace { end.unicodeScalars.removeLast() }
+        return text + end
     }
 
     /// A completion given as a string or as a list holding one assistant message.

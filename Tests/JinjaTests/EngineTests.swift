@@ -1,5 +1,5 @@
 import Foundation
-@testable import Jinja
+import Jinja
 import Testing
 
 /// Error positions, limits, value conversion and formatting that need no reference renders.
@@ -42,7 +42,7 @@ struct EngineTests {
         #expect(raised.kind == .raised && raised.message == "no system role" && raised.line == 2)
         #expect(error("{{ 1 / 0 }}")?.message == "division by zero")
         #expect(error("{{ none + 1 }}")?.message == "unsupported operand type(s) for +: 'NoneType' and 'int'")
-        #expect(error("{{ 1 | nosuchfilter }}")?.message == "no filter named 'nosuchfilter'")
+        #expect(error("{{ 1 | nosuchfilter }}")?.message == "No filter named 'nosuchfilter' found.")
     }
 
     @Test func endlessLoopHitsTheStepBudget() throws {
@@ -65,6 +65,14 @@ struct EngineTests {
         #expect(e.kind == .limit && e.message.contains("1000 bytes"))
     }
 
+    @Test func hugeRepetitionsAndWidthsAreRefused() throws {
+        #expect(error("{{ 'ab' * 1000000000000 }}")?.kind == .limit)
+        #expect(error("{{ [1, 2] * 1000000000000 }}")?.kind == .limit)
+        #expect(error("{{ 'x' | tojson(indent=1000000000) }}")?.kind == .limit)
+        #expect(error("{{ 1e300 | int }}") == nil)  // Python makes a big int; here the default, never a trap
+        #expect(try render("{{ 'ab' * 2 }} {{ 'ab' * -1 }}|") == "abab |")
+    }
+
     @Test func deeplyNestedSourceIsASyntaxErrorNotACrash() throws {
         let nested = String(repeating: "(", count: 5000) + "1" + String(repeating: ")", count: 5000)
         #expect(error("{{ \(nested) }}")?.kind == .syntax)
@@ -81,8 +89,9 @@ struct EngineTests {
         (1e16, "1e+16"), (1e15, "1000000000000000.0"), (0.0001, "0.0001"), (1e-5, "1e-05"), (-2.5, "-2.5"),
         (123456.789, "123456.789"), (1.0 / 3.0, "0.3333333333333333"), (1.7976931348623157e308, "1.7976931348623157e+308"),
     ])
-    func floatsPrintLikePythonRepr(_ value: Double, _ expected: String) {
-        #expect(Format.float(value) == expected)
+    func floatsPrintLikePythonRepr(_ value: Double, _ expected: String) throws {
+        #expect(try render("{{ v }}", ["v": .double(value)]) == expected)
+        #expect(try render("{{ v | tojson }}", ["v": .double(value)]) == expected)
     }
 
     @Test func trimAndLstripBlocks() throws {

@@ -73,7 +73,7 @@ struct TemplateParityTests {
         guard let (dir, references) = try Self.references() else { return }
         let unsupported = try Self.unsupported()
         let conversations = try Self.conversations()
-        #expect(references.count >= 6 * 60, "expected the renders of ~70 templates x 6 conversations")
+        #expect(references.count >= conversations.count * 60, "expected the renders of ~70 templates x \(conversations.count) conversations")
         var passed = Set<String>(), failed = Set<String>()
         for ref in references {
             let source = try String(contentsOf: dir.appendingPathComponent(ref.template), encoding: .utf8)
@@ -85,7 +85,9 @@ struct TemplateParityTests {
                 "add_generation_prompt": conversation["add_generation_prompt"] ?? .bool(false),
                 "bos_token": "<s>", "eos_token": "</s>",
             ]
-            context["documents"] = .null
+            if case .object(let extra)? = conversation["variables"] {
+                for (k, v) in extra { context[k] = v }
+            }
             var outcome: Result<String, JinjaError>
             do {
                 let template = try Template(source)
@@ -100,6 +102,9 @@ struct TemplateParityTests {
             case (.failure(let e), nil):
                 if ref.errorType == "TemplateError", e.kind != .raised || e.message != ref.error {
                     problem = "jinja2 raised '\(ref.error ?? "")' from the template, the engine: \(e)"
+                } else if e.message != ref.error {
+                    // Both fail; the wording of Python's own exceptions is not part of the contract.
+                    print("template parity: \(ref.template) × \(ref.conversation): jinja2 \(ref.errorType ?? ""): \(ref.error ?? ""); engine: \(e)")
                 }
             case (.failure(let e), .some): problem = "jinja2 rendered it, the engine failed: \(e)"
             }

@@ -26,13 +26,13 @@ struct EvalTests {
         let options = RenderOptions(chatTemplate: template, eosText: "<|im_end|>")
         var evaluator = Evaluator(model: model)
         evaluator.maxNewTokens = 6
-        let prompt = FormatSupport.promptAndAnswer("abc", "x", options: options)[0].text
+        let prompt = try FormatSupport.promptAndAnswer("abc", "x", options: options)[0].text
         // What the base says greedily, as the target of the second row.
         let greedy = try model.generate(GenerationRequest(prompt: tokenizer.encode(prompt), maxTokens: 6, sampling: .greedy,
                                                           stop: evaluator.endOfTurn)).text
         let items = [
-            Evaluator.Item(line: 1, pieces: FormatSupport.promptAndAnswer("abc", "zzz qq", options: options), mustContain: ["zzz"]),
-            Evaluator.Item(line: 2, pieces: FormatSupport.promptAndAnswer("abc", greedy, options: options), mustContain: []),
+            Evaluator.Item(line: 1, pieces: try FormatSupport.promptAndAnswer("abc", "zzz qq", options: options), mustContain: ["zzz"]),
+            Evaluator.Item(line: 2, pieces: try FormatSupport.promptAndAnswer("abc", greedy, options: options), mustContain: []),
         ]
         let (answers, summary) = try evaluator.answers(items, adapter: nil)
         #expect(answers[1].exact && answers[1].right && answers[1].contains == nil)

@@ -45,6 +45,22 @@ cases = [
  "{{ raise_exception('bad ' ~ s) }}",
  "{{ d.c.x }}",
  "{{ xs.append(4) }}",
+ "a  {#- trimmed comment -#}  b\n  {#+ kept #}\n{%- if true -%}  c  {%- endif %}",
+ "{{ 'caf\\u00e9 \\x41 \\t|' }}{{ 'con' 'cat' }}{{ \"it's\" }}{{ 'a\\qb' }}",
+ "{% for a, b in [(1, 2), (3, 4)] %}{{ a + b }}{% endfor %}{% for x in 'ab' %}{{ loop.revindex0 }}{{ x }}{% endfor %}",
+ "{% macro outer(x) %}[{{ inner(x) }}]{% endmacro %}{% macro inner(y) %}{{ y * 2 }}{% endmacro %}{{ outer(3) }}",
+ "{% set ns = namespace(items=[]) %}{% for x in xs %}{% set ns.items = ns.items + [x * 10] %}{% endfor %}{{ ns.items }}{{ ns }}",
+ "{{ xs | sum }} {{ [1.5, 2] | sum }} {{ xs | reverse | list }} {{ 'abc' | reverse }} {{ (xs | map('string') | join('-')) }} {{ msgs | map(attribute='missing', default='?') | list }}",
+ "{{ 1 < 2 < 3 }} {{ 3 > 2 == 2 }} {{ not 1 in xs }} {{ -2 ** 2 }} {{ 2 ** 3 ** 2 }} {{ 10 - 2 - 3 }} {{ 7 % 3 * 2 }}",
+ "{{ 1 if u is defined else 2 }} {{ (u or 'fallback') }} {{ n or 'none-fallback' }} {{ 0 and 1 }} {{ '' or [] }}",
+ "{{ d | items | list | length }} {{ msgs | selectattr('content') | list | length }} {{ msgs | selectattr('tool_calls', 'defined') | map(attribute='role') | first }}",
+ "{% for m in msgs %}{{ loop.cycle('odd', 'even') }}{% endfor %} {{ s.split('o') }} {{ s.rsplit(' ', 1) }} {{ s.title() }} {{ s[100:] }}|{{ s[-3:] }}",
+ "{{ d.items() | list }} {{ d.keys() | list }} {{ d }} {{ d.a.1 }} {{ xs[1:] + [9] }} {{ '%s/%s' % (1, 'x') }}",
+ "{% if xs is sequence and s is not mapping and d is iterable %}ok{% endif %} {{ none is none }} {{ 5 is integer and 5.0 is float }} {{ 2 is divisibleby(2) }}",
+ "{{ f | int }} {{ f | round }} {{ 1.5 | round(0, 'floor') }} {{ 2.5 | round }} {{ -1.5 | abs }} {{ 3 / 2 * 2 }} {{ 10 // 4.0 }}",
+ "{{ 'Hello' | indent(4, first=true) }}|{{ ' x ' | trim('x ') }}|{{ 'a-b' | replace('-', '+') | upper }}|{{ 'A B' | lower | title }}",
+ "{% set x %}{% for i in range(3) %}{{ i }}{% endfor %}{% endset %}{{ x | length }}{{ x }}",
+ "{{ '{\"a\": 1}' }} {{ {'a': [1, {'b': none}]} | tojson(indent=1) }} {{ 'x' | tojson }} {{ 3.0 | tojson }} {{ 'ü' | tojson(ensure_ascii=True) }}",
 ]
 out = []
 for c in cases:

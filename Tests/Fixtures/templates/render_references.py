@@ -80,6 +80,7 @@ def main():
                         add_generation_prompt=conversation["add_generation_prompt"],
                         bos_token=BOS_TOKEN,
                         eos_token=EOS_TOKEN,
+                        **conversation.get("variables", {}),
                     )
                 except Exception as e:  # every failure is a reference outcome too
                     record["error"] = str(e)
