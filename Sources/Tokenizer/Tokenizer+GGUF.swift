@@ -52,6 +52,16 @@ extension Tokenizer {
         configuration.paddingID = id("padding_token_id", default: nil)
         configuration.addEOS = gguf.bool("tokenizer.ggml.add_eos_token") ?? false
         configuration.addSpacePrefix = gguf.bool("tokenizer.ggml.add_space_prefix") ?? (model == .sentencePiece)
+        // Phi-3's added tokens strip the whitespace that follows them (llama.cpp keys this on
+        // the model name): every special token except <unk>, <s> and <|endoftext|>, plus </s>.
+        let modelName = (gguf.string("general.name") ?? "").lowercased()
+        if modelName.contains("phi-3") || modelName.contains("phi3") {
+            let types = configuration.tokenTypes
+            let spellings = configuration.tokens
+            let special = types.indices.filter { [2, 3, 4].contains(types[$0]) }
+                + spellings.indices.filter { Tokenizer.endOfTurnSpellings.contains(spellings[$0]) || spellings[$0] == "</s>" }
+            configuration.rightStripIDs = Set(special.filter { !["<unk>", "<s>", "<|endoftext|>"].contains(spellings[$0]) })
+        }
         configuration.chatTemplate = gguf.string("tokenizer.chat_template")
             .flatMap { try? ChatTemplate(template: $0) }?.source
         try self.init(configuration)

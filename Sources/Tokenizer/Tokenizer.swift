@@ -41,6 +41,8 @@ public final class Tokenizer: @unchecked Sendable {
     /// Byte-to-unicode spelling of each byte, for whole-piece lookups (`ignoresMerges`).
     private let byteSpellings: [[UInt8]]
     private let specials: SpecialTokenMatcher
+    private let rightStrip: Set<Int32>
+    private let leftStrip: Set<Int32>
     private let cache = Mutex<[[UInt8]: [Int32]]>([:])
 
     /// Bounds on the piece cache so a long-running server does not grow without limit.
@@ -142,6 +144,8 @@ public final class Tokenizer: @unchecked Sendable {
         // Tokens that end generation are matched as control tokens even if typed otherwise.
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types,
                                             forcedControl: endOfGeneration.filter { types[$0] != .control })
+        self.rightStrip = Set(configuration.rightStripIDs.map(Int32.init))
+        self.leftStrip = Set(configuration.leftStripIDs.map(Int32.init))
         self.byteSpellings = (0..<256).map { Array(String(ByteLevel.byteToScalar[$0]).utf8) }
 
         // A byte is spelled by a `<0xNN>` byte token, else by its byte-to-unicode scalar (BPE)
@@ -219,9 +223,16 @@ public final class Tokenizer: @unchecked Sendable {
             let cuts = specials.isEmpty ? [] : specials.partition(buffer, parseSpecial: parseSpecial)
             var fragmentStart = 0
             for (position, length, id) in cuts {
-                encodeFragment(buffer, fragmentStart, position, into: &out)
+                var fragmentEnd = position
+                if leftStrip.contains(id) {
+                    while fragmentEnd > fragmentStart && Self.isSpace(buffer[fragmentEnd - 1]) { fragmentEnd -= 1 }
+                }
+                encodeFragment(buffer, fragmentStart, fragmentEnd, into: &out)
                 out.append(id)
                 fragmentStart = position + length
+                if rightStrip.contains(id) {
+                    while fragmentStart < buffer.count && Self.isSpace(buffer[fragmentStart]) { fragmentStart += 1 }
+                }
             }
             encodeFragment(buffer, fragmentStart, buffer.count, into: &out)
         }
@@ -249,6 +260,10 @@ public final class Tokenizer: @unchecked Sendable {
     }
 
     // MARK: - Encoding internals
+
+    /// C `isspace`: space, tab, line feed, vertical tab, form feed, carriage return.
+    @inline(__always)
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
 
     /// Encodes the text between special tokens, `buffer[lo..<hi]`.
     private func encodeFragment(_ buffer: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int,

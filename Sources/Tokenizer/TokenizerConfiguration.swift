@@ -33,6 +33,10 @@ public struct TokenizerConfiguration: Sendable {
     /// SentencePiece: a space goes before the first text and before text after a special token,
     /// and decoding drops one leading space.
     public var addSpacePrefix: Bool
+    /// Special tokens that swallow the whitespace after them when cut out of text (Phi-3's
+    /// added tokens), and ones that swallow the whitespace before them.
+    public var rightStripIDs: Set<Int> = []
+    public var leftStripIDs: Set<Int> = []
     /// The Jinja chat template source, if any.
     public var chatTemplate: String?
 

@@ -4,7 +4,8 @@ import Tokenizer
 
 /// A small SentencePiece vocabulary: `<unk>`, `<s>`, `</s>`, the 256 byte tokens, then
 /// `pieces` with their scores.
-private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true) throws -> Tokenizer {
+private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true,
+                           configure: (inout TokenizerConfiguration) -> Void = { _ in }) throws -> Tokenizer {
     var tokens = ["<unk>", "<s>", "</s>"]
     var types: [Int32] = [2, 3, 3]
     var scores: [Float] = [0, 0, 0]
@@ -26,6 +27,7 @@ private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true) thr
     configuration.eosID = 2
     configuration.unknownID = 0
     configuration.addBOS = addBOS
+    configure(&configuration)
     return try Tokenizer(configuration)
 }
 
@@ -71,6 +73,17 @@ struct SentencePieceTests {
         // A control token parsed out of the text starts a new fragment, which gets its own prefix.
         #expect(tokenizer.encode("hi</s>hi") == [hi, 2, hi])
         #expect(tokenizer.encode("hi</s>hi", parseSpecial: false).contains(2) == false)
+    }
+
+    @Test("a right-stripping special token swallows the whitespace after it")
+    func rightStrip() throws {
+        let pieces: [(String, Float)] = [("▁", -1), ("h", -1), ("i", -1), ("▁h", -2), ("▁hi", -3)]
+        let plain = try sentencePiece(pieces)
+        let stripping = try sentencePiece(pieces) { $0.rightStripIDs = [2] }
+        let hi = try #require(plain.tokenID("▁hi")), space = try #require(plain.tokenID("▁"))
+        #expect(plain.encode("</s> \n hi") == [2, space, space, 3 + 0x0A, hi])
+        #expect(stripping.encode("</s> \n hi") == [2, hi])
+        #expect(stripping.encode("hi </s>") == [hi, space, 2])
     }
 }
 

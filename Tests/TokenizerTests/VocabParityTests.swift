@@ -93,4 +93,17 @@ struct VocabParityTests {
         }
         #expect(tested >= 10)
     }
+
+    @Test("Phi-3's chat tokens swallow the newline after them", .enabled(if: Sdist.enabled))
+    func phi3ChatTokens() throws {
+        let directory = try #require(Sdist.directory, "GRAFT_LLAMA_CPP is not set (GRAFT_REQUIRE_SDIST=1)")
+        let path = URL(fileURLWithPath: directory).appendingPathComponent("models/ggml-vocab-phi-3.gguf").path
+        let tokenizer = try Tokenizer(gguf: GGUFFile(path: path))
+        let user = try #require(tokenizer.tokenID("<|user|>")), end = try #require(tokenizer.tokenID("<|end|>"))
+        let assistant = try #require(tokenizer.tokenID("<|assistant|>")), hello = try #require(tokenizer.tokenID("▁Hello"))
+        #expect(tokenizer.encode("<|user|>\nHello<|end|>\n<|assistant|>\n") == [user, hello, end, assistant])
+        let eos = try #require(tokenizer.eosID), bos = try #require(tokenizer.bosID)
+        #expect(tokenizer.endOfGenerationIDs.contains(end) && tokenizer.endOfGenerationIDs.contains(eos))
+        #expect(tokenizer.encode("Hello", addSpecial: true, parseSpecial: false) == [bos, hello])
+    }
 }
