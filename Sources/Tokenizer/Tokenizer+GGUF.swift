@@ -4,7 +4,8 @@ extension Tokenizer {
     /// The tokenizer a GGUF file describes (`tokenizer.ggml.*`, `tokenizer.chat_template`).
     /// Works on vocabulary-only files (no tensors). Missing keys take llama.cpp's per-model
     /// defaults: SentencePiece BOS 1, EOS 2, unknown 0, BOS added, space prefix on; byte-level
-    /// BPE BOS = EOS = 11, BOS added only for the `llama3` and `tekken` pre-tokenizers.
+    /// BPE BOS = EOS = 11, BOS added only for the `llama3` and `tekken` pre-tokenizers;
+    /// Gemma 4 always adds BOS.
     /// A chat template this renderer does not understand leaves `chatTemplate` nil rather
     /// than making the model unusable for plain completion.
     public convenience init(gguf: GGUFFile) throws {
@@ -41,6 +42,13 @@ extension Tokenizer {
             configuration.unknownID = id("unknown_token_id", default: nil)
             let pre = try PreTokenizer(name: configuration.preTokenizer)
             configuration.addBOS = gguf.bool("tokenizer.ggml.add_bos_token") ?? pre.addsBOSByDefault
+        case .gemma4:
+            configuration.merges = try gguf.stringArray("tokenizer.ggml.merges")
+            configuration.bosID = id("bos_token_id", default: nil)
+            configuration.eosID = id("eos_token_id", default: nil)
+            configuration.unknownID = id("unknown_token_id", default: nil)
+            // llama.cpp adds BOS for Gemma 4 whatever the file says.
+            configuration.addBOS = true
         case .sentencePiece:
             configuration.bosID = id("bos_token_id", default: 1)
             configuration.eosID = id("eos_token_id", default: 2)

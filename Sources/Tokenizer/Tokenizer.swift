@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A GGUF tokenizer: byte-level BPE (`gpt2`) or SentencePiece BPE (`llama`), behind one API.
+/// A GGUF tokenizer: byte-level BPE (`gpt2`), SentencePiece BPE (`llama`) or Gemma 4's
+/// UTF-8 BPE (`gemma4`), behind one API.
 ///
 /// Immutable after initialisation apart from an internal, lock-protected cache of encoded
 /// pieces, so one instance can be shared across threads.
@@ -38,6 +39,7 @@ public final class Tokenizer: @unchecked Sendable {
     private let idsBySpelling: [[UInt8]: Int]
     private let encoder: BytePairEncoder?
     private let sentencePiece: SentencePieceEncoder?
+    private let gemma4: Gemma4Encoder?
     /// Byte-to-unicode spelling of each byte, for whole-piece lookups (`ignoresMerges`).
     private let byteSpellings: [[UInt8]]
     private let specials: SpecialTokenMatcher
@@ -51,7 +53,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Spellings that mark a token as ending a turn (llama.cpp's list, in part).
     static let endOfTurnSpellings: Set<String> = [
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "<turn|>",
     ]
 
     /// Creates a byte-level BPE tokenizer from GGUF-style vocabulary arrays.
@@ -163,8 +165,17 @@ public final class Tokenizer: @unchecked Sendable {
             self.encoder = try BytePairEncoder(merges: configuration.merges, byteTokens: byteTokens, fallbackID: unknown,
                                                idOf: { spellings[$0] })
             self.sentencePiece = nil
+            self.gemma4 = nil
+        case .gemma4:
+            self.encoder = nil
+            self.sentencePiece = nil
+            self.gemma4 = Gemma4Encoder(
+                encoder: try BytePairEncoder(merges: configuration.merges, byteTokens: byteTokens, fallbackID: unknown,
+                                             idOf: { spellings[$0] }),
+                byteTokens: byteTokens)
         case .sentencePiece:
             self.encoder = nil
+            self.gemma4 = nil
             self.sentencePiece = SentencePieceEncoder(scores: self.scores, byteTokens: byteTokens, unknownID: unknown,
                                                       tokens: tokens)
         }
@@ -269,6 +280,10 @@ public final class Tokenizer: @unchecked Sendable {
     private func encodeFragment(_ buffer: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int,
                                 into out: inout [Int32]) {
         if lo >= hi { return }
+        if let gemma4 {
+            gemma4.encode(buffer[lo..<hi], idOf: { idsBySpelling[$0] }, into: &out)
+            return
+        }
         if let sentencePiece {
             // Every text fragment is the first or follows a special token, so with a space
             // prefix each one gets a space first; then every space becomes U+2581.

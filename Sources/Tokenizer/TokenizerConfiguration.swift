@@ -6,6 +6,8 @@ public struct TokenizerConfiguration: Sendable {
         case bytePair = "gpt2"
         /// SentencePiece BPE with scores and byte fallback (`llama`).
         case sentencePiece = "llama"
+        /// Ranked BPE over UTF-8 with `▁` spaces and byte fallback (`gemma4`).
+        case gemma4
     }
 
     public var model: Model
