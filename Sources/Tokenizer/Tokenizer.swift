@@ -123,7 +123,6 @@ public final class Tokenizer: @unchecked Sendable {
         let eomID = configuration.eomID ?? spellings[Array("<|eom_id|>".utf8)]
         var endOfGeneration = Set(spelledEndOfTurn)
         for id in [configuration.eosID, eotID, eomID] { if let id { endOfGeneration.insert(id) } }
-        if let eomID { endOfGeneration.insert(eomID) }
 
         let model = configuration.model
         self.model = model
