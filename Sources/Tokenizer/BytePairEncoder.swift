@@ -60,8 +60,16 @@ struct BytePairEncoder {
         }
     }
 
+    /// Merges `symbols` (token ids; negative ids take part in no merge) and appends the
+    /// surviving ids, in order, to `out`.
+    func merge(_ symbols: [Int32], into out: inout [Int32]) {
+        var symbols = symbols
+        if symbols.count > 1 { mergeAll(&symbols) }
+        for id in symbols where id != Self.removed { out.append(id) }
+    }
+
     /// Marks a symbol absorbed into its left neighbour.
-    private static let removed: Int32 = .min
+    static let removed: Int32 = .min
 
     /// Repeatedly merges the adjacent pair with the lowest rank (leftmost first on ties).
     ///

@@ -3,7 +3,9 @@
 /// A token may end in the middle of a multi-byte UTF-8 character; such trailing bytes are
 /// held back until the character completes. Bytes that can no longer form a valid
 /// character are released as U+FFFD. Concatenating every `append` result and `finish()`
-/// gives the same text as `Tokenizer.decode` on all the ids.
+/// gives the same text as `Tokenizer.decode` on all the ids, except that a SentencePiece
+/// tokenizer's `decode` drops the first token's leading space and the stream does not: the
+/// stream continues a prompt, so its first token's space is real.
 public struct StreamingDecoder {
     private let tokenizer: Tokenizer
     private var pending: [UInt8] = []

@@ -1,6 +1,7 @@
 import Synchronization
 
-/// A GGUF tokenizer: byte-level BPE (`gpt2`) or SentencePiece BPE (`llama`), behind one API.
+/// A GGUF tokenizer: byte-level BPE (`gpt2`), SentencePiece BPE (`llama`) or Gemma 4's
+/// UTF-8 BPE (`gemma4`), behind one API.
 ///
 /// Immutable after initialisation apart from an internal, lock-protected cache of encoded
 /// pieces, so one instance can be shared across threads.
@@ -41,9 +42,12 @@ public final class Tokenizer: @unchecked Sendable {
     private let idsBySpelling: [[UInt8]: Int]
     private let encoder: BytePairEncoder?
     private let sentencePiece: SentencePieceEncoder?
+    private let gemma4: Gemma4Encoder?
     /// Byte-to-unicode spelling of each byte, for whole-piece lookups (`ignoresMerges`).
     private let byteSpellings: [[UInt8]]
     private let specials: SpecialTokenMatcher
+    private let rightStrip: Set<Int32>
+    private let leftStrip: Set<Int32>
     private let cache = Mutex<[[UInt8]: [Int32]]>([:])
 
     /// Bounds on the piece cache so a long-running server does not grow without limit.
@@ -52,7 +56,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Spellings that mark a token as ending a turn (llama.cpp's list, in part).
     static let endOfTurnSpellings: Set<String> = [
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>", "<EOT>", "<turn|>",
     ]
 
     /// Creates a byte-level BPE tokenizer from GGUF-style vocabulary arrays.
@@ -125,7 +129,6 @@ public final class Tokenizer: @unchecked Sendable {
         let eomID = configuration.eomID ?? spellings[Array("<|eom_id|>".utf8)]
         var endOfGeneration = Set(spelledEndOfTurn)
         for id in [configuration.eosID, eotID, eomID] { if let id { endOfGeneration.insert(id) } }
-        if let eomID { endOfGeneration.insert(eomID) }
 
         let model = configuration.model
         self.model = model
@@ -159,6 +162,8 @@ public final class Tokenizer: @unchecked Sendable {
         // Tokens that end generation are matched as control tokens even if typed otherwise.
         self.specials = SpecialTokenMatcher(tokens: tokens, types: types,
                                             forcedControl: endOfGeneration.filter { types[$0] != .control })
+        self.rightStrip = Set(configuration.rightStripIDs.map(Int32.init))
+        self.leftStrip = Set(configuration.leftStripIDs.map(Int32.init))
         self.byteSpellings = (0..<256).map { Array(String(ByteLevel.byteToScalar[$0]).utf8) }
 
         // A byte is spelled by a `<0xNN>` byte token, else by its byte-to-unicode scalar (BPE)
@@ -176,8 +181,17 @@ public final class Tokenizer: @unchecked Sendable {
             self.encoder = try BytePairEncoder(merges: configuration.merges, byteTokens: byteTokens, fallbackID: unknown,
                                                idOf: { spellings[$0] })
             self.sentencePiece = nil
+            self.gemma4 = nil
+        case .gemma4:
+            self.encoder = nil
+            self.sentencePiece = nil
+            self.gemma4 = Gemma4Encoder(
+                encoder: try BytePairEncoder(merges: configuration.merges, byteTokens: byteTokens, fallbackID: unknown,
+                                             idOf: { spellings[$0] }),
+                byteTokens: byteTokens)
         case .sentencePiece:
             self.encoder = nil
+            self.gemma4 = nil
             self.sentencePiece = SentencePieceEncoder(scores: self.scores, byteTokens: byteTokens, unknownID: unknown,
                                                       tokens: tokens)
         }
@@ -245,9 +259,16 @@ public final class Tokenizer: @unchecked Sendable {
             let cuts = specials.isEmpty ? [] : specials.partition(buffer, parseSpecial: parseSpecial)
             var fragmentStart = 0
             for (position, length, id) in cuts {
-                encodeFragment(buffer, fragmentStart, position, into: &out)
+                var fragmentEnd = position
+                if leftStrip.contains(id) {
+                    while fragmentEnd > fragmentStart && Self.isSpace(buffer[fragmentEnd - 1]) { fragmentEnd -= 1 }
+                }
+                encodeFragment(buffer, fragmentStart, fragmentEnd, into: &out)
                 out.append(id)
                 fragmentStart = position + length
+                if rightStrip.contains(id) {
+                    while fragmentStart < buffer.count && Self.isSpace(buffer[fragmentStart]) { fragmentStart += 1 }
+                }
             }
             encodeFragment(buffer, fragmentStart, buffer.count, into: &out)
         }
@@ -276,10 +297,18 @@ public final class Tokenizer: @unchecked Sendable {
 
     // MARK: - Encoding internals
 
+    /// C `isspace`: space, tab, line feed, vertical tab, form feed, carriage return.
+    @inline(__always)
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+
     /// Encodes the text between special tokens, `buffer[lo..<hi]`.
     private func encodeFragment(_ buffer: UnsafeBufferPointer<UInt8>, _ lo: Int, _ hi: Int,
                                 into out: inout [Int32]) {
         if lo >= hi { return }
+        if let gemma4 {
+            gemma4.encode(buffer[lo..<hi], idOf: { idsBySpelling[$0] }, into: &out)
+            return
+        }
         if let sentencePiece {
             // Every text fragment is the first or follows a special token, so with a space
             // prefix each one gets a space first; then every space becomes U+2581.

@@ -6,6 +6,8 @@ public struct TokenizerConfiguration: Sendable {
         case bytePair = "gpt2"
         /// SentencePiece BPE with scores and byte fallback (`llama`).
         case sentencePiece = "llama"
+        /// Ranked BPE over UTF-8 with `▁` spaces and byte fallback (`gemma4`).
+        case gemma4
     }
 
     public var model: Model
@@ -33,6 +35,10 @@ public struct TokenizerConfiguration: Sendable {
     /// SentencePiece: a space goes before the first text and before text after a special token,
     /// and decoding drops one leading space.
     public var addSpacePrefix: Bool
+    /// Special tokens that swallow the whitespace after them when cut out of text (Phi-3's
+    /// added tokens), and ones that swallow the whitespace before them.
+    public var rightStripIDs: Set<Int> = []
+    public var leftStripIDs: Set<Int> = []
     /// The Jinja chat template source, if any.
     public var chatTemplate: String?
 

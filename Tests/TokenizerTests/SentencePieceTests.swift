@@ -4,7 +4,8 @@ import Tokenizer
 
 /// A small SentencePiece vocabulary: `<unk>`, `<s>`, `</s>`, the 256 byte tokens, then
 /// `pieces` with their scores.
-private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true) throws -> Tokenizer {
+private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true,
+                           configure: (inout TokenizerConfiguration) -> Void = { _ in }) throws -> Tokenizer {
     var tokens = ["<unk>", "<s>", "</s>"]
     var types: [Int32] = [2, 3, 3]
     var scores: [Float] = [0, 0, 0]
@@ -26,6 +27,7 @@ private func sentencePiece(_ pieces: [(String, Float)], addBOS: Bool = true) thr
     configuration.eosID = 2
     configuration.unknownID = 0
     configuration.addBOS = addBOS
+    configure(&configuration)
     return try Tokenizer(configuration)
 }
 
@@ -72,92 +74,45 @@ struct SentencePieceTests {
         #expect(tokenizer.encode("hi</s>hi") == [hi, 2, hi])
         #expect(tokenizer.encode("hi</s>hi", parseSpecial: false).contains(2) == false)
     }
+
+    @Test("a right-stripping special token swallows the whitespace after it")
+    func rightStrip() throws {
+        let pieces: [(String, Float)] = [("▁", -1), ("h", -1), ("i", -1), ("▁h", -2), ("▁hi", -3)]
+        let plain = try sentencePiece(pieces)
+        let stripping = try sentencePiece(pieces) { $0.rightStripIDs = [2] }
+        let hi = try #require(plain.tokenID("▁hi")), space = try #require(plain.tokenID("▁"))
+        #expect(plain.encode("</s> \n hi") == [2, space, space, 3 + 0x0A, hi])
+        #expect(stripping.encode("</s> \n hi") == [2, hi])
+        #expect(stripping.encode("hi </s>") == [hi, space, 2])
+    }
 }
 
-@Suite("Special tokens and metadata")
-struct SpecialTokenTests {
-    @Test("a longer special token wins over a shorter one that starts earlier")
-    func longestFirst() throws {
-        let tokenizer = try TinyVocabulary.make(extra: [("ab", .userDefined), ("bcd", .userDefined)])
-        let ab = try #require(tokenizer.tokenID("ab")), bcd = try #require(tokenizer.tokenID("bcd"))
-        #expect(tokenizer.encode("abcd") == [TinyVocabulary.byteID(0x61), bcd])
-        #expect(tokenizer.encode("abxbcd") == [ab, TinyVocabulary.byteID(0x78), bcd])
-    }
-
-    @Test("content encoding leaves control spellings as text; user-defined tokens still match")
-    func contentEncoding() throws {
-        let tokenizer = try TinyVocabulary.make(extra: [("<|im_start|>", .control), ("<tool>", .userDefined)])
-        let start = try #require(tokenizer.tokenID("<|im_start|>")), tool = try #require(tokenizer.tokenID("<tool>"))
-        #expect(tokenizer.encode("<|im_start|>x") == [start, TinyVocabulary.byteID(0x78)])
-        let content = tokenizer.encode("<|im_start|>x", parseSpecial: false)
-        #expect(content == TinyVocabulary.byteIDs("<|im_start|>x"))
-        #expect(tokenizer.decode(content) == "<|im_start|>x")
-        #expect(tokenizer.encode("<tool>", parseSpecial: false) == [tool])
-    }
-
-    @Test("end of generation: EOS plus tokens spelled like an end of turn, matched as control")
-    func endOfGeneration() throws {
-        let tokenizer = try TinyVocabulary.make(extra: [("<|im_end|>", .normal), ("<|eot_id|>", .control), ("<x>", .control)])
-        let imEnd = try #require(tokenizer.tokenID("<|im_end|>")), eot = try #require(tokenizer.tokenID("<|eot_id|>"))
-        #expect(tokenizer.endOfGenerationIDs == [TinyVocabulary.endID, imEnd, eot])
-        #expect(tokenizer.eotID == TinyVocabulary.endID)   // `<|end|>` is spelled like an end of turn too
-        #expect(tokenizer.encode("<|im_end|>") == [imEnd])
-        #expect(tokenizer.encode("<|im_end|>", parseSpecial: false) == TinyVocabulary.byteIDs("<|im_end|>"))
-    }
-
-    @Test("a merge whose parts or result are missing names its index and text")
-    func brokenMerge() throws {
-        let tokens = TinyVocabulary.byteSpellings + ["ab"]
-        do {
-            _ = try Tokenizer(tokens: tokens, tokenTypes: [], merges: ["a b", "ab c"], preTokenizer: "gpt-2",
-                              bosID: nil, eosID: nil, chatTemplate: nil)
-            Issue.record("a merge producing a missing token was accepted")
-        } catch let error as TokenizerError {
-            #expect(error == .mergeTokenNotInVocabulary(index: 1, text: "ab c", token: "abc"))
-            #expect(error.description == "merge 1 \"ab c\" uses \"abc\", which is not in the vocabulary")
+@Suite("Gemma 4 BPE")
+struct Gemma4Tests {
+    @Test("ranked merges over UTF-8 with ▁ spaces, whole newline runs and byte fallback")
+    func encodeDecode() throws {
+        var tokens = ["<pad>", "<eos>", "<bos>"]
+        for byte in 0..<256 {
+            let hex = String(byte, radix: 16, uppercase: true)
+            tokens.append("<0x" + (hex.count == 1 ? "0" + hex : hex) + ">")
         }
-    }
-
-    @Test("inconsistent configurations are rejected with their facts")
-    func validation() throws {
-        var configuration = TokenizerConfiguration(model: .sentencePiece, tokens: ["<unk>", "<s>", "</s>"])
-        configuration.bosID = 1
-        configuration.scores = [0, 0]
-        #expect(throws: TokenizerError.scoreCountMismatch(tokens: 3, scores: 2)) { try Tokenizer(configuration) }
-        configuration.scores = []
-        configuration.eotID = 7
-        #expect(throws: TokenizerError.specialIDOutOfRange(name: "EOT", id: 7, vocabularySize: 3)) { try Tokenizer(configuration) }
-        configuration.eotID = nil
-        configuration.bosID = nil
-        #expect(throws: TokenizerError.missingSpecialToken("BOS")) { try Tokenizer(configuration) }
-    }
-
-    @Test("a vocabulary-only GGUF loads with llama.cpp's per-model defaults")
-    func ggufDefaults() throws {
-        func file(_ model: String, pre: String?, extra: [(String, GGUFValue)] = []) throws -> GGUFFile {
-            var writer = GGUFWriter()
-            writer.set("general.architecture", .string("llama"))
-            writer.set("tokenizer.ggml.model", .string(model))
-            if let pre { writer.set("tokenizer.ggml.pre", .string(pre)) }
-            let spellings = ["<unk>", "<s>", "</s>"] + TinyVocabulary.byteSpellings + ["<|eot_id|>"]
-            writer.set("tokenizer.ggml.tokens", .array(elementType: 8, spellings.map { .string($0) }))
-            writer.set("tokenizer.ggml.merges", .array(elementType: 8, []))
-            for (key, value) in extra { writer.set(key, value) }
-            return try GGUFFile(data: writer.serialize())
-        }
-        let spm = try Tokenizer(gguf: file("llama", pre: nil))
-        #expect(spm.model == .sentencePiece && spm.bosID == 1 && spm.eosID == 2 && spm.unknownID == 0)
-        #expect(spm.addBOS && !spm.addEOS && spm.addSpacePrefix)
-        let llama3 = try Tokenizer(gguf: file("gpt2", pre: "llama-bpe", extra: [("tokenizer.ggml.bos_token_id", .uint32(1))]))
-        #expect(llama3.model == .bytePair && llama3.addBOS && !llama3.addSpacePrefix && llama3.bosID == 1)
-        #expect(llama3.endOfGenerationIDs.contains(259) && llama3.eotID == 259)
-        let off = try Tokenizer(gguf: file("gpt2", pre: "qwen2", extra: [("tokenizer.ggml.add_bos_token", .bool(false))]))
-        #expect(!off.addBOS && off.eosID == 11)
-        #expect(throws: TokenizerError.unknownPreTokenizer("kimi-k2")) { try Tokenizer(gguf: file("gpt2", pre: "kimi-k2")) }
-        #expect(throws: TokenizerError.unsupportedModel("bert")) { try Tokenizer(gguf: file("bert", pre: nil)) }
-        let outOfRange = try file("llama", pre: nil, extra: [("tokenizer.ggml.eos_token_id", .uint32(999))])
-        #expect(throws: TokenizerError.specialIDOutOfRange(name: "EOS", id: 999, vocabularySize: 260)) {
-            try Tokenizer(gguf: outOfRange)
-        }
+        tokens += ["▁", "a", "b", "\n", "\n\n", "▁a", "ab"]
+        var configuration = TokenizerConfiguration(model: .gemma4, tokens: tokens)
+        configuration.tokenTypes = [3, 3, 3] + Array(repeating: TokenType.byte.rawValue, count: 256)
+            + Array(repeating: TokenType.normal.rawValue, count: 7)
+        configuration.merges = ["▁ a", "a b"]
+        configuration.bosID = 2
+        configuration.eosID = 1
+        configuration.addBOS = true
+        configuration.addSpacePrefix = false
+        let tokenizer = try Tokenizer(configuration)
+        let id = { (text: String) in tokenizer.tokenID(text)! }
+        let text = "ab a\n\né"
+        #expect(tokenizer.encode(text, addSpecial: true, parseSpecial: false)
+            == [2, id("ab"), id("▁a"), id("\n\n"), 3 + 0xC3, 3 + 0xA9])
+        #expect(tokenizer.decode(tokenizer.encode(text)) == text)
+        // A newline run that is no token is merged like any other run.
+        #expect(tokenizer.encode("\n\n\n") == [id("\n"), id("\n"), id("\n")])
+        #expect(tokenizer.endOfGenerationIDs == [1])
     }
 }
