@@ -80,7 +80,7 @@ public final class AdapterLoader: @unchecked Sendable {
         }
         let (adapter, info) = try GraftFile.decode(bytes)
         if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
-            throw AdapterError.invalid("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
+            throw AdapterError.wrongBase("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
         }
         let prepared = try PreparedAdapter(adapter, config: config, valuesChecked: true)  // decode rejects non-finite values
         state.withLock { s in

@@ -134,11 +134,14 @@ extension LlamaConfig {
 public enum AdapterError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
     case shapeMismatch(target: String, detail: String)
+    /// The adapter records another base model (its SHA-256) than the one it would be applied to.
+    case wrongBase(String)
 
     public var description: String {
         switch self {
         case .invalid(let s): return "invalid adapter: \(s)"
         case .shapeMismatch(let t, let d): return "adapter does not fit the base model at \(t): \(d)"
+        case .wrongBase(let s): return s
         }
     }
 }

@@ -73,7 +73,14 @@ extension GraftServer {
         guard let template = model.tokenizer.chatTemplate else {
             throw APIError(.badRequest, "the base model has no chat template; use /v1/completions", shouldRetry: false)
         }
-        return model.tokenizer.encodePrompt(try template.render(rendered, addGenerationPrompt: true))
+        let text: String
+        do {
+            text = try template.render(rendered, addGenerationPrompt: true)
+        } catch {
+            // The template's own checks (Gemma's "no system role", strict role alternation, ...).
+            throw APIError.badRequest("the model's chat template rejects these messages: \(error)", param: "messages")
+        }
+        return model.tokenizer.encodePrompt(text)
     }
 
     /// Message content: a string, or an array of text parts.

@@ -80,6 +80,14 @@ struct ModelSelection: Sendable {
             } catch let e as AdapterStoreError {
                 if case .notFound = e { throw APIError.notFound("the model '\(id)' does not exist", param: "model") }
                 throw APIError.badRequest("\(e)", param: "model")
+            } catch let e as AdapterError {
+                switch e {
+                case .wrongBase, .shapeMismatch:  // made for another base model
+                    throw APIError.badRequest("the adapter '\(id)' cannot be used with this base model: \(e)", param: "model")
+                case .invalid:
+                    throw APIError(.unprocessableContent, "the adapter '\(id)' cannot be used: \(e)", param: "model",
+                                   shouldRetry: false)
+                }
             } catch {
                 throw APIError(.unprocessableContent, "the adapter '\(id)' cannot be used: \(error)", param: "model",
                                shouldRetry: false)

@@ -144,8 +144,8 @@ struct AdapterLoaderTests {
             try hub.publishAdapter(F.graft(seed: 1, sha: F.otherSHA), tenant: "acme", name: "support")
             let loader = Self.loader(hub, sha: F.baseSHA)
             let error = #expect(throws: AdapterError.self) { try loader.load(adapterID("acme/support")) }
-            guard case .invalid(let message)? = error else {
-                Issue.record("expected AdapterError.invalid, got \(String(describing: error))")
+            guard case .wrongBase(let message)? = error else {
+                Issue.record("expected AdapterError.wrongBase, got \(String(describing: error))")
                 return
             }
             #expect(message.contains("acme/support@1"))

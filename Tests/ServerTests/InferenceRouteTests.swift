@@ -101,7 +101,12 @@ struct InferenceRouteTests {
 
     @Test("bad requests get OpenAI-shaped errors with the right status and the field named")
     func badRequests() async throws {
-        let h = try Harness(limits: { var l = EngineLimits(); l.maxTotalTokens = 100; return l }())
+        let h = try Harness(limits: { var l = EngineLimits(); l.maxTotalTokens = 100; return l }(),
+                            configure: { $0.baseModelSHA256 = String(repeating: "a", count: 64) })
+        // An adapter trained on another base model (another SHA-256).
+        let foreign = AdapterInfo(baseModel: "other", baseModelSHA256: String(repeating: "b", count: 64), tenant: "acme", name: "foreign")
+        try h.hub.publishAdapter(try GraftFile.encode(randomAdapter(Harness.model.config, rank: 4, seed: 3), info: foreign),
+                                 tenant: "acme", name: "foreign")
         try await h.test { client in
             let chat = "/v1/chat/completions"
             let msgs: [[String: Any]] = [["role": "user", "content": "x"]]
@@ -113,6 +118,8 @@ struct InferenceRouteTests {
                 #expect(e["type"] is String, sourceLocation: sourceLocation)
                 if let param { #expect(e["param"] as? String == param, "\(e)", sourceLocation: sourceLocation) }
             }
+            check(try await client.post(chat, ["model": "acme/foreign", "messages": [["role": "user", "content": "x"]]]),
+                  .badRequest, param: "model", contains: "was made for base model other")
             let badJSON = try await client.execute(uri: chat, method: .post, headers: [.contentType: "application/json"],
                                                    body: ByteBuffer(string: "{\"model\": \"tiny\", "))
             check(badJSON, .badRequest, contains: "not valid JSON")
