@@ -1,3 +1,4 @@
+import AdapterFormat
 import Engine
 import Foundation
 import Hub
