@@ -64,25 +64,26 @@ struct ArchitectureTests {
         #expect(llama.config.ropeStyle == .adjacent && llama.weights.ropeFactors?.count == 8)
     }
 
+    /// The default tiny model's file with extra metadata and tensors.
+    static func rewritten(metadata: [(String, GGUFValue)] = [], tensors: [(String, [Float])] = []) throws -> GGUFFile {
+        let base = try GGUFFile(data: TinyModel.gguf())
+        var w = GGUFWriter()
+        for key in base.metadataKeys { w.set(key, base.metadata[key]!) }
+        for (key, value) in metadata { w.set(key, value) }
+        for t in base.tensors { w.addTensor(t.name, dimensions: t.dimensions, type: t.type, data: Array(base.data(of: t))) }
+        for (name, values) in tensors { w.addTensor(name, dimensions: [values.count], values: values) }
+        return try GGUFFile(data: w.serialize())
+    }
+
     @Test("a file with a tensor Graft would not compute, or an unsupported RoPE scaling, is refused by name")
     func refusals() throws {
-        var w = GGUFWriter()
-        let base = try GGUFFile(data: TinyModel.gguf())
-        for key in base.metadataKeys { w.set(key, base.metadata[key]!) }
-        for t in base.tensors {
-            w.addTensor(t.name, dimensions: t.dimensions, type: t.type, data: Array(base.data(of: t)))
-        }
-        w.addTensor("blk.0.attn_output.bias", dimensions: [64], values: [Float](repeating: 0, count: 64))
+        let bias = try Self.rewritten(tensors: [("blk.0.attn_output.bias", [Float](repeating: 0, count: 64))])
         #expect(throws: ModelError.invalidConfig("tensor 'blk.0.attn_output.bias' is not used by Graft's llama implementation")) {
-            try LlamaModel(gguf: GGUFFile(data: w.serialize()))
+            try LlamaModel(gguf: bias)
         }
-        var y = GGUFWriter()
-        let f = base
-        for key in f.metadataKeys { y.set(key, f.metadata[key]!) }
-        y.set("llama.rope.scaling.type", .string("yarn"))
-        for t in f.tensors { y.addTensor(t.name, dimensions: t.dimensions, type: t.type, data: Array(f.data(of: t))) }
+        let yarn = try Self.rewritten(metadata: [("llama.rope.scaling.type", .string("yarn"))])
         #expect(throws: ModelError.invalidConfig("RoPE scaling 'yarn' is not supported (none, linear, and Phi-3's longrope are)")) {
-            try LlamaModel(gguf: GGUFFile(data: y.serialize()))
+            try LlamaModel(gguf: yarn)
         }
     }
 }
