@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "LlamaModelTests", dependencies: ["LlamaModel", "TensorKit", "GGUF", "Tokenizer", "TestSupport",
                                                           "AdapterFormat", "Training", "DPOObjective"],
                     swiftSettings: fastMath),
-        .testTarget(name: "AdapterFormatTests", dependencies: ["AdapterFormat", "LlamaModel", "TestSupport"]),
+        .testTarget(name: "AdapterFormatTests", dependencies: ["AdapterFormat", "LlamaModel", "GGUF", "TestSupport"]),
         .testTarget(name: "HubTests", dependencies: ["Hub", "CZlib", "AdapterFormat", "LlamaModel", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "LlamaModel", "Tokenizer", "GGUF", "TestSupport",
                                                          "AdapterFormat", "CZlib",

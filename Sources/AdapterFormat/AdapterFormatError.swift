@@ -32,6 +32,9 @@ public enum AdapterFormatError: Error, CustomStringConvertible, Equatable, Senda
     case unknownTensor(String)
     case duplicateTensor(String)
     case missingPartner(tensor: String, partner: String)
+    /// A LoRA tensor of a module the base model's architecture does not have (`expected`: the
+    /// modules it has, such as `self_attn.q_proj`).
+    case moduleMismatch(tensor: String, architecture: String, expected: [String])
     /// lora_A is not [r, in] with lora_B [out, r] for the same r.
     case inconsistentShapes(target: String, a: [Int], b: [Int])
     /// The adapter does not fit the base model.
@@ -89,6 +92,9 @@ public enum AdapterFormatError: Error, CustomStringConvertible, Equatable, Senda
             return "tensor '\(name)' appears more than once"
         case .missingPartner(let tensor, let partner):
             return "tensor '\(tensor)' has no partner '\(partner)'"
+        case .moduleMismatch(let tensor, let architecture, let expected):
+            return "tensor '\(tensor)' is not a LoRA weight of a module of a \(architecture) model (its layers have "
+                + "\(expected.joined(separator: ", "))); maybe wrong base model?"
         case .inconsistentShapes(let target, let a, let b):
             return "\(target): lora_A \(a) and lora_B \(b) are not [r, in] and [out, r]"
         case .shapeMismatch(let tensor, let expected, let found):

@@ -8,17 +8,24 @@ struct PEFTConfig {
     var rank: Int
     var alpha: Double
     var useRSLoRA: Bool
-    /// Projections named by target_modules.
-    var targetModules: Set<Projection>
-    /// rank_pattern / alpha_pattern: (key, target match, value), in file order.
-    var rankPattern: [(key: String, matches: (LoRATarget) -> Bool, value: Int)] = []
-    var alphaPattern: [(key: String, matches: (LoRATarget) -> Bool, value: Double)] = []
+    /// Module names listed by target_modules (`q_proj`, `qkv_proj`...); nil for "all-linear".
+    /// Which names exist depends on the architecture: the adapter reader checks them.
+    var targetModules: Set<String>?
+    /// rank_pattern / alpha_pattern: (key, module match, value), in file order.
+    var rankPattern: [(key: String, matches: Matcher, value: Int)] = []
+    var alphaPattern: [(key: String, matches: Matcher, value: Double)] = []
 
-    /// The rank PEFT would give `target`: the first matching rank_pattern key, else r.
-    func rank(of target: LoRATarget) -> Int { rankPattern.first { $0.matches(target) }?.value ?? rank }
+    /// Whether a pattern key selects the module in a layer.
+    typealias Matcher = (_ layer: Int, _ module: PEFTModule) -> Bool
 
-    /// The alpha PEFT would give `target`: the first matching alpha_pattern key, else lora_alpha.
-    func alpha(of target: LoRATarget) -> Double { alphaPattern.first { $0.matches(target) }?.value ?? alpha }
+    /// Whether target_modules names `module`.
+    func targets(_ module: PEFTModule) -> Bool { targetModules?.contains(module.name) ?? true }
+
+    /// The rank PEFT would give the module: the first matching rank_pattern key, else r.
+    func rank(layer: Int, _ module: PEFTModule) -> Int { rankPattern.first { $0.matches(layer, module) }?.value ?? rank }
+
+    /// The alpha PEFT would give the module: the first matching alpha_pattern key, else lora_alpha.
+    func alpha(layer: Int, _ module: PEFTModule) -> Double { alphaPattern.first { $0.matches(layer, module) }?.value ?? alpha }
 
     static func parse(_ bytes: [UInt8]) throws -> PEFTConfig {
         let json = try JSONParser.parse(bytes, range: 0..<bytes.count)
@@ -60,51 +67,48 @@ struct PEFTConfig {
         return config
     }
 
-    private static func parseTargets(_ value: JSONValue?) throws -> Set<Projection> {
-        func projection(_ name: String) throws -> Projection {
-            guard let p = Projection(rawValue: name) else {
-                throw AdapterFormatError.unsupported("target module '\(name)' (supported: \(Projection.allCases.map(\.rawValue).joined(separator: ", ")))")
-            }
-            return p
-        }
+    private static func parseTargets(_ value: JSONValue?) throws -> Set<String>? {
         if let list = value?.array {
             return Set(try list.map { v in
                 guard let s = v.string else { throw AdapterFormatError.invalidConfig(key: "target_modules", reason: "holds a non-string") }
-                return try projection(s)
+                return s
             })
         }
         guard let s = value?.string else {
             throw AdapterFormatError.invalidConfig(key: "target_modules", reason: "missing, or neither a list nor a string")
         }
         // PEFT reads a string as a regular expression, except for this shorthand.
-        if s == "all-linear" { return Set(Projection.allCases) }
-        if let p = Projection(rawValue: s) { return [p] }
+        if s == "all-linear" { return nil }
+        if PEFTName.isIdentifier(s) { return [s] }
         throw AdapterFormatError.unsupported("target_modules as a regular expression ('\(s)'); list the module names")
     }
 
-    /// Which targets a pattern key selects. PEFT treats keys as regular expressions matched
-    /// against the end of a module path; we accept the two unambiguous forms: a projection
-    /// name (every layer) and one module's full path.
-    private static func matcher(_ key: String, field: String) throws -> (LoRATarget) -> Bool {
-        if let p = Projection(rawValue: key) { return { $0.projection == p } }
-        if let t = PEFTName.parseModule(key) { return { $0 == t } }
+    /// Which modules a pattern key selects. PEFT treats keys as regular expressions matched
+    /// against the end of a module path; we accept the two unambiguous forms: a module name
+    /// (every layer) and one module's full path.
+    private static func matcher(_ key: String, field: String) throws -> Matcher {
+        if PEFTName.isIdentifier(key) { return { _, module in module.name == key } }
+        if let t = PEFTName.parseModule(key) { return { layer, module in layer == t.layer && module.group == t.group && module.name == t.module } }
         throw AdapterFormatError.unsupported(
             "\(field) key '\(key)' (only a module name like q_proj or a full path like model.layers.3.self_attn.q_proj)")
     }
 
     /// adapter_config.json for `adapter`, formatted as PEFT writes it (sorted keys, two-space
     /// indent). Only keys long present in PEFT are written, so old and new versions load it;
-    /// newer keys take their defaults. Targets whose rank differs from `adapter.rank` get a
-    /// rank_pattern entry and an alpha_pattern entry that keeps their scale equal to the
-    /// adapter's (`alpha / rank`, or `alpha / sqrt(rank)` with rsLoRA).
-    static func serialize(_ adapter: LoRAAdapter, baseModelName: String) -> [UInt8] {
+    /// newer keys take their defaults. `targetModules` are the module names written, in layer
+    /// order; `modules` are the written modules in layer order with
+    /// their ranks; those whose rank differs from `adapter.rank` get a rank_pattern entry and an
+    /// alpha_pattern entry that keeps their scale equal to the adapter's (`alpha / rank`, or
+    /// `alpha / sqrt(rank)` with rsLoRA).
+    static func serialize(_ adapter: LoRAAdapter, targetModules: [String], modules: [(layer: Int, module: PEFTModule, rank: Int)],
+                          baseModelName: String) -> [UInt8] {
         var rankPattern: [(key: String, value: JSONValue)] = []
         var alphaPattern: [(key: String, value: JSONValue)] = []
-        for (target, pair) in adapter.pairs.sorted(by: { $0.key < $1.key }) where pair.rank != adapter.rank {
-            let ratio = Double(pair.rank) / Double(adapter.rank)
+        for (layer, module, rank) in modules where rank != adapter.rank {
+            let ratio = Double(rank) / Double(adapter.rank)
             let alpha = Double(adapter.alpha) * (adapter.useRSLoRA ? ratio.squareRoot() : ratio)
-            rankPattern.append((PEFTName.module(target), .int(pair.rank)))
-            alphaPattern.append((PEFTName.module(target), number(alpha)))
+            rankPattern.append((PEFTName.module(layer: layer, module), .int(rank)))
+            alphaPattern.append((PEFTName.module(layer: layer, module), number(alpha)))
         }
         let members: [(key: String, value: JSONValue)] = [
             ("alpha_pattern", .object(alphaPattern)),
@@ -127,7 +131,7 @@ struct PEFTConfig {
             ("r", .int(adapter.rank)),
             ("rank_pattern", .object(rankPattern)),
             ("revision", .null),
-            ("target_modules", .array(adapter.projections.map { .string($0.rawValue) })),
+            ("target_modules", .array(targetModules.map { .string($0) })),
             ("task_type", .string("CAUSAL_LM")),
             ("use_dora", .bool(false)),
             ("use_rslora", .bool(adapter.useRSLoRA)),

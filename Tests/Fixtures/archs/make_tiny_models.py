@@ -171,7 +171,9 @@ def build(name, vocab_dir, out_dir, dtype, widened=False):
     return path
 
 
-def reference(name, path):
+def load_reference(name, path, **options):
+    """transformers' model for the GGUF file at `path` of model `name`, with the config
+    settings the GGUF metadata does not carry (`options` go to from_pretrained)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -192,8 +194,16 @@ def reference(name, path):
     if arch == "gemma3":
         config.rope_parameters = {"full_attention": {"rope_type": "default", "rope_theta": s["base"]},
                                   "sliding_attention": {"rope_type": "default", "rope_theta": s["local_base"]}}
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, config=config, torch_dtype=torch.float32)
+    options.setdefault("torch_dtype", torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, config=config, **options)
     model.eval()
+    return model
+
+
+def reference(name, path):
+    import torch
+
+    model = load_reference(name, path)
     with torch.no_grad():
         logits = model(torch.tensor([TOKENS])).logits[0].float().numpy()
     return logits
