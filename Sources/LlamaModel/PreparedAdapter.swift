@@ -5,8 +5,18 @@ import TensorKit
 /// A `LoRAAdapter` laid out for the forward pass: per target, A [rank x in] as stored and
 /// Bᵀ [rank x out] pre-multiplied by the adapter's scale, so a row's update is
 /// `y += (x · Aᵀ) · Bᵀ` with two contiguous sweeps. Immutable, shareable between requests.
-public final class PreparedAdapter: @unchecked Sendable {
+///
+/// For serving the factors are held as IEEE halves (`.float16`, each value rounded to nearest:
+/// about 2.4e-4 relative error per value at most), which halves what a decode step reads;
+/// `.float32` keeps them exact. A target with a value beyond the half range (|v| > 65504
+/// after the scale) stays Float32 whatever the precision, so no value becomes infinite.
+public final class PreparedAdapter: @unchecked Sendable {  // immutable after init; owns its buffers
+    /// How the factors are held.
+    public enum Precision: Sendable { case float16, float32 }
+
     public let adapter: LoRAAdapter
+    /// The precision asked for (a target may still be Float32: see `precision(of:)`).
+    public let precision: Precision
     /// Unique in this process and never reused, so it can stand for these exact values (e.g.
     /// in a cache key) without keeping the adapter alive.
     public let serial: UInt64
@@ -14,19 +24,26 @@ public final class PreparedAdapter: @unchecked Sendable {
     let slots: [Slot?]
 
     /// Storage owned by the adapter (freed with it), so kernels can hold plain pointers.
+    /// `a` and `scaledBT` hold Float32 values, or IEEE halves when `halves`.
     struct Slot {
         let rank: Int
         let inFeatures: Int
         let outFeatures: Int
-        let a: UnsafeMutablePointer<Float>
-        let scaledBT: UnsafeMutablePointer<Float>
+        let halves: Bool
+        let a: UnsafeMutableRawPointer
+        let scaledBT: UnsafeMutableRawPointer
+
+        var byteCount: Int { rank * (inFeatures + outFeatures) * (halves ? 2 : 4) }
     }
 
     /// - Parameter valuesChecked: the values are known to be finite (e.g. the `.graft`
     ///   decoder checked them), so validation only checks shapes.
-    public init(_ adapter: LoRAAdapter, config: LlamaConfig, valuesChecked: Bool = false) throws {
+    /// - Parameter precision: `.float16` (serving) or `.float32` (exact products).
+    public init(_ adapter: LoRAAdapter, config: LlamaConfig, valuesChecked: Bool = false,
+                precision: Precision = .float16) throws {
         try adapter.validate(against: config, checkValues: !valuesChecked)
         self.adapter = adapter
+        self.precision = precision
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
         let scale = adapter.scale
         let pairs = Array(adapter.pairs)
@@ -35,7 +52,7 @@ public final class PreparedAdapter: @unchecked Sendable {
         slots.withUnsafeMutableBufferPointer { slots in
             DispatchQueue.concurrentPerform(iterations: pairs.count) { i in
                 let (target, pair) = pairs[i]
-                slots[Self.index(target, config)] = Self.prepare(pair, scale: scale)
+                slots[Self.index(target, config)] = Self.prepare(pair, scale: scale, halves: precision == .float16)
             }
         }
         self.slots = slots
@@ -44,7 +61,7 @@ public final class PreparedAdapter: @unchecked Sendable {
 
     private static let serials = Atomic<UInt64>(0)
 
-    private static func prepare(_ pair: LoRAPair, scale: Float) -> Slot {
+    private static func prepare(_ pair: LoRAPair, scale: Float, halves: Bool) -> Slot {
         let a = UnsafeMutablePointer<Float>.allocate(capacity: pair.a.count)
         a.initialize(from: pair.a, count: pair.a.count)
         let bt = UnsafeMutablePointer<Float>.allocate(capacity: pair.b.count)
@@ -54,7 +71,18 @@ public final class PreparedAdapter: @unchecked Sendable {
                 for o in 0..<pair.outFeatures { row[o] = scale * b[o * pair.rank + j] }
             }
         }
-        return Slot(rank: pair.rank, inFeatures: pair.inFeatures, outFeatures: pair.outFeatures, a: a, scaledBT: bt)
+        let f32 = Slot(rank: pair.rank, inFeatures: pair.inFeatures, outFeatures: pair.outFeatures, halves: false,
+                       a: UnsafeMutableRawPointer(a), scaledBT: UnsafeMutableRawPointer(bt))
+        guard halves else { return f32 }
+        let ha = UnsafeMutablePointer<UInt16>.allocate(capacity: pair.a.count)
+        let hbt = UnsafeMutablePointer<UInt16>.allocate(capacity: pair.b.count)
+        guard Kernels.narrow(a, into: ha, count: pair.a.count), Kernels.narrow(bt, into: hbt, count: pair.b.count) else {
+            ha.deallocate(); hbt.deallocate()
+            return f32
+        }
+        a.deallocate(); bt.deallocate()
+        return Slot(rank: pair.rank, inFeatures: pair.inFeatures, outFeatures: pair.outFeatures, halves: true,
+                    a: UnsafeMutableRawPointer(ha), scaledBT: UnsafeMutableRawPointer(hbt))
     }
 
     deinit {
@@ -64,12 +92,17 @@ public final class PreparedAdapter: @unchecked Sendable {
         }
     }
 
+    /// How `target`'s factors are held (nil when the adapter does not change it).
+    public func precision(of target: LoRATarget, config: LlamaConfig) -> Precision? {
+        slots[Self.index(target, config)].map { $0.halves ? .float16 : .float32 }
+    }
+
     static func index(_ t: LoRATarget, _ c: LlamaConfig) -> Int {
         t.layer * Projection.allCases.count + Projection.allCases.firstIndex(of: t.projection)!
     }
 
     /// Bytes held.
-    public var byteCount: Int { slots.reduce(0) { $0 + ($1.map { $0.rank * ($0.inFeatures + $0.outFeatures) * 4 } ?? 0) } }
+    public var byteCount: Int { slots.reduce(0) { $0 + ($1?.byteCount ?? 0) } }
 }
 
 /// The adapters applied to a sequence: a weighted mix (one entry with weight 1 for a plain
@@ -96,9 +129,11 @@ extension AdapterMix {
             guard let s = prepared.slots[slot] else { continue }
             let u = arena
             arena += n * s.rank
-            pending.append(LowRankInput(x: x, ldx: ldx, rows: n, a: s.a, rank: s.rank, width: s.inFeatures,
-                                        weight: weight, u: u))
-            out.append(Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, bt: s.scaledBT))
+            pending.append(LowRankInput(x: x, ldx: ldx, rows: n, a: s.a, halves: s.halves, rank: s.rank,
+                                        width: s.inFeatures, weight: weight, u: u))
+            out.append(s.halves
+                ? Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, halves: s.scaledBT.assumingMemoryBound(to: UInt16.self))
+                : Linear.LowRankUpdate(rows: rows, rank: s.rank, u: u, bt: s.scaledBT.assumingMemoryBound(to: Float.self)))
         }
         return out
     }
@@ -113,7 +148,9 @@ struct LowRankInput {
     let x: UnsafePointer<Float>
     let ldx: Int
     let rows: Int
-    let a: UnsafePointer<Float>
+    /// A [rank x width]: Float32 values, or IEEE halves when `halves`.
+    let a: UnsafeRawPointer
+    let halves: Bool
     let rank: Int
     let width: Int
     let weight: Float
@@ -139,7 +176,13 @@ struct LowRankInput {
             if j.rows >= 8 {
                 let r0 = local * blockRows, n = min(blockRows, j.rows - r0)
                 let scratch = pool.scratch(worker: worker, slot: 11, count: Gemm.multiplyScratchSize(m: blockRows, k: j.width))
-                Gemm.multiply(m: n, n: j.rank, k: j.width, a: j.x + r0 * j.ldx, lda: j.ldx, b: j.a, ldb: j.width,
+                var a = j.a.assumingMemoryBound(to: Float.self)
+                if j.halves {  // widened per block: a GEMM of 32 rows costs far more than the copy
+                    let wide = pool.scratch(worker: worker, slot: 12, count: j.rank * j.width)
+                    Kernels.widen(halves: j.a.assumingMemoryBound(to: UInt16.self), into: wide, count: j.rank * j.width)
+                    a = UnsafePointer(wide)
+                }
+                Gemm.multiply(m: n, n: j.rank, k: j.width, a: j.x + r0 * j.ldx, lda: j.ldx, b: a, ldb: j.width,
                               transposeB: true, c: j.u + r0 * j.rank, ldc: j.rank, accumulate: false, scratch: scratch)
                 if j.weight != 1 { for i in r0 * j.rank..<(r0 + n) * j.rank { j.u[i] *= j.weight } }
                 return
@@ -147,8 +190,16 @@ struct LowRankInput {
             let chunks = (j.rank + 3) / 4
             let i = local / chunks, r0 = (local % chunks) * 4
             let xi = j.x + i * j.ldx
-            for r in r0..<min(j.rank, r0 + 4) {
-                j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, j.a + r * j.width, j.width)
+            if j.halves {
+                let a = j.a.assumingMemoryBound(to: UInt16.self)
+                for r in r0..<min(j.rank, r0 + 4) {
+                    j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, halves: a + r * j.width, j.width)
+                }
+            } else {
+                let a = j.a.assumingMemoryBound(to: Float.self)
+                for r in r0..<min(j.rank, r0 + 4) {
+                    j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, a + r * j.width, j.width)
+                }
             }
         }
     }

@@ -19,14 +19,31 @@ public enum Linear {
 
     /// out[rows] += u · bt: u [rows.count x rank] (row stride rank), bt [rank x out] (row
     /// stride = the output width). With u = x · Aᵀ (times a weight) and bt = (scale · B)ᵀ this is
-    /// a LoRA update, added panel by panel by the thread that computed the panel.
+    /// a LoRA update, added panel by panel by the thread that computed the panel. bt holds
+    /// Float32 values or IEEE halves (`btHalves`).
     public struct LowRankUpdate {
         public var rows: Range<Int>
         public var rank: Int
         public var u: UnsafePointer<Float>
-        public var bt: UnsafePointer<Float>
+        public var bt: UnsafeRawPointer
+        public var btHalves: Bool
         public init(rows: Range<Int>, rank: Int, u: UnsafePointer<Float>, bt: UnsafePointer<Float>) {
-            self.rows = rows; self.rank = rank; self.u = u; self.bt = bt
+            self.rows = rows; self.rank = rank; self.u = u; self.bt = UnsafeRawPointer(bt); btHalves = false
+        }
+        public init(rows: Range<Int>, rank: Int, u: UnsafePointer<Float>, halves bt: UnsafePointer<UInt16>) {
+            self.rows = rows; self.rank = rank; self.u = u; self.bt = UnsafeRawPointer(bt); btHalves = true
+        }
+
+        /// Adds this term's row `r` (a row of `rows`) to y = that row's output columns
+        /// n0 ..< n0 + cols (row stride of bt: `ldb` values).
+        @inline(__always)
+        func add(row r: Int, to y: UnsafeMutablePointer<Float>, n0: Int, ldb: Int, cols: Int) {
+            let ur = u + (r - rows.lowerBound) * rank
+            if btHalves {
+                Linear.addLowRank(y, u: ur, rank: rank, halves: bt.assumingMemoryBound(to: UInt16.self) + n0, ldb: ldb, cols: cols)
+            } else {
+                Linear.addLowRank(y, u: ur, rank: rank, bt: bt.assumingMemoryBound(to: Float.self) + n0, ldb: ldb, cols: cols)
+            }
         }
     }
 
@@ -65,8 +82,7 @@ public enum Linear {
         let n0 = p * PanelMatrix.width, cols = min(PanelMatrix.width, o.weight.rows - n0)
         for up in o.updates {
             for r in up.rows.clamped(to: rows) {
-                addLowRank(o.out + r * o.ldo + n0, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
-                           bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
+                up.add(row: r, to: o.out + r * o.ldo + n0, n0: n0, ldb: o.weight.rows, cols: cols)
             }
         }
     }
@@ -98,8 +114,7 @@ public enum Linear {
             for r in 0..<m {
                 o.weight.panelDot(p, x: x + r * ldx, blockSums: sums + r * blocks, out: tmp)
                 for up in o.updates where up.rows.contains(r) {
-                    addLowRank(tmp, u: up.u + (r - up.rows.lowerBound) * up.rank, rank: up.rank,
-                               bt: up.bt + n0, ldb: o.weight.rows, cols: cols)
+                    up.add(row: r, to: tmp, n0: n0, ldb: o.weight.rows, cols: cols)
                 }
                 let dst = o.out + r * o.ldo + n0
                 for j in 0..<cols { dst[j] = tmp[j] }

@@ -39,11 +39,11 @@ struct AdapterLoaderTests {
         }
     }
 
-    @Test("prepared sizes count rank x (in + out) floats per target")
+    @Test("prepared sizes count rank x (in + out) halves per target")
     func byteCountOfFixture() throws {
         let c = F.config
         let perLayer = 2 * (c.dim + c.dim) + 2 * (c.dim + c.kvDim) + 2 * (c.ffnDim + c.dim)
-        #expect(try Self.adapterBytes == c.layers * perLayer * 4)
+        #expect(try Self.adapterBytes == c.layers * perLayer * 2)
     }
 
     @Test("a new version is loaded on its own while the old one stays cached and unchanged")
