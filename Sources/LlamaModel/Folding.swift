@@ -46,20 +46,42 @@ extension LlamaModel {
             if key == "general.file_type" { continue }  // no longer one uniform type
             writer.set(key, source.metadata[key]!)
         }
-        var byName: [String: (LoRATarget, LoRAPair)] = [:]
-        for (t, p) in adapter.pairs { byName[GGUFKey.block(t.layer, t.projection.ggufName)] = (t, p) }
+        // Each tensor's pairs with the first row they apply to: a fused tensor (Phi-3's
+        // attn_qkv, [Q; K; V], and ffn_up, [gate; up]) takes several projections' pairs.
+        var byName: [String: [(row: Int, pair: LoRAPair)]] = [:]
+        for (t, p) in adapter.pairs {
+            let (name, row) = Self.tensorRows(of: t, in: source, config: config)
+            byName[name, default: []].append((row, p))
+        }
         for info in source.tensors {
-            guard let (_, pair) = byName[info.name] else {
+            guard let pairs = byName[info.name] else {
                 writer.addTensor(info.name, dimensions: info.dimensions, type: info.type, data: Array(source.data(of: info)))
                 continue
             }
             var values = try Dequantize.tensor(info, in: source)
             values.withUnsafeMutableBufferPointer { v in
-                for o in 0..<info.rowCount { pair.addDeltaRow(o, scale: adapter.scale, to: v.baseAddress! + o * info.rowLength) }
+                for (first, pair) in pairs {
+                    for o in 0..<pair.outFeatures {
+                        pair.addDeltaRow(o, scale: adapter.scale, to: v.baseAddress! + (first + o) * info.rowLength)
+                    }
+                }
             }
             writer.addTensor(info.name, dimensions: info.dimensions, type: type, values: values)
         }
         return writer.serialize()
+    }
+
+    /// The GGUF tensor holding projection `t` and the row its weight starts at.
+    static func tensorRows(of t: LoRATarget, in source: GGUFFile, config c: LlamaConfig) -> (String, Int) {
+        let fusedQKV = "blk.\(t.layer).attn_qkv.weight", fusedUp = "blk.\(t.layer).ffn_up.weight"
+        let p = t.projection
+        if [.query, .key, .value].contains(p) && source.tensor(named: fusedQKV) != nil {
+            return (fusedQKV, p == .query ? 0 : p == .key ? c.qDim : c.qDim + c.kvDim)
+        }
+        if [.gate, .up].contains(p) && source.tensor(named: "blk.\(t.layer).ffn_gate.weight") == nil {
+            return (fusedUp, p == .gate ? 0 : c.ffnDim)
+        }
+        return (GGUFKey.block(t.layer, p.ggufName), 0)
     }
 }
 

@@ -48,6 +48,21 @@ struct ArchitectureTests {
         #expect(maxAbsDifference(tail, stepwise) < 1e-5 * max(1, scale))
     }
 
+    @Test("an adapter folded into the file (fused Phi-3 tensors included) equals it unmerged", arguments: architectures)
+    func foldedFileEqualsUnmerged(architecture: String) throws {
+        let bytes = TinyModel.gguf(TrainingGradientTests.spec(architecture))
+        let model = try LlamaModel(gguf: GGUFFile(data: bytes))
+        let adapter = randomAdapter(model.config)
+        let mix = AdapterMix(try PreparedAdapter(adapter, config: model.config, precision: .float32))
+        let unmerged = try model.forward(Self.tokens, cache: model.makeCache(), logits: .all, adapters: mix)
+        let base = try model.forward(Self.tokens, cache: model.makeCache(), logits: .all)
+        #expect(maxAbsDifference(unmerged, base) > 0.05, "the adapter must visibly change the logits")
+        let folded = try LlamaModel(gguf: GGUFFile(data: LlamaModel.foldedGGUF(source: GGUFFile(data: bytes), adapter: adapter)))
+        let got = try folded.forward(Self.tokens, cache: folded.makeCache(), logits: .all)
+        let scale = unmerged.map(abs).max() ?? 1
+        #expect(maxAbsDifference(unmerged, got) < 1e-4 * max(1, scale), "\(architecture)")
+    }
+
     @Test("hyperparameters and layer kinds come from the metadata")
     func configuration() throws {
         let qwen3 = try TinyModel.model(TrainingGradientTests.spec("qwen3")).config
