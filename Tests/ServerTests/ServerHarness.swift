@@ -15,7 +15,9 @@ import TensorKit
 struct Harness {
     /// On a pool of its own: the shared pool's lock is not fair, and a long training test
     /// holding it in a loop could keep this model's requests waiting past their deadlines.
-    static let model = try! TinyModel.model(TinyModel.Spec(context: 256), pool: ThreadPool(threadCount: 2))
+    /// Its long context lets the cancellation tests ask for answers far longer than a hang-up
+    /// takes to be noticed, however fast the machine decodes.
+    static let model = try! TinyModel.model(TinyModel.Spec(context: 4096), pool: ThreadPool(threadCount: 2))
     let hub: Hub
     let server: GraftServer
 
