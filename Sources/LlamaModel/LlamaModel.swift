@@ -143,54 +143,32 @@ public final class LlamaModel: @unchecked Sendable {
             return updates
         }
 
+        let buffers = DecoderLayer.Buffers(input: x, mid: x, output: x, normed: xn, q: ws.q, k: ws.k, v: ws.v,
+                                           attention: ws.attention, gate: ws.gate, up: ws.up, activated: ws.gate, blockOut: xn)
         for (l, layer) in weights.layers.enumerated() {
-            layer.attentionNorm.withUnsafeBufferPointer {
-                RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
-            }
-            let qkv = lora(l, [.query, .key, .value], x: xn, ldx: c.dim)
-            Linear.project(xn, rows: T, ldx: c.dim, into: [
-                .init(layer.query, ws.q, updates: qkv[0]), .init(layer.key, ws.k, updates: qkv[1]),
-                .init(layer.value, ws.v, updates: qkv[2]),
-            ], pool: pool)
-            LayerHooks.queryKey(layer, config: c, q: ws.q, k: ws.k, v: ws.v, rows: T)
-            // Decoding sequences (a few rows each) share one parallel attention pass; prompt
-            // chunks take the blocked path one at a time.
-            let shape = attentionShape(l), rope = ropes[l]
-            var short: [Attention.Sequence] = []
-            for (s, seg) in segments.enumerated() {
-                let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
-                let keys = seg.cache.keys(l), values = seg.cache.values(l)
-                rope.apply(ws.q + row * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: start)
-                rope.apply(ws.k + row * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
-                (keys + start * c.kvDim).update(from: ws.k + row * c.kvDim, count: n * c.kvDim)
-                (values + start * c.kvDim).update(from: ws.v + row * c.kvDim, count: n * c.kvDim)
-                if n <= Attention.batchedRows {
-                    short.append(.init(q: ws.q + row * c.qDim, out: ws.attention + row * c.qDim, keys: keys,
-                                       values: values, rows: n, positions: start + n))
-                    continue
+            DecoderLayer.forward(layer, config: c, rows: T, buffers: buffers, pool: pool, lora: { lora(l, $0, x: $1, ldx: $2) }) {
+                // Decoding sequences (a few rows each) share one parallel attention pass; prompt
+                // chunks take the blocked path one at a time.
+                let shape = attentionShape(l), rope = ropes[l]
+                var short: [Attention.Sequence] = []
+                for (s, seg) in segments.enumerated() {
+                    let n = seg.tokens.count, start = seg.cache.count, row = starts[s]
+                    let keys = seg.cache.keys(l), values = seg.cache.values(l)
+                    rope.apply(ws.q + row * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: start)
+                    rope.apply(ws.k + row * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: start)
+                    (keys + start * c.kvDim).update(from: ws.k + row * c.kvDim, count: n * c.kvDim)
+                    (values + start * c.kvDim).update(from: ws.v + row * c.kvDim, count: n * c.kvDim)
+                    if n <= Attention.batchedRows {
+                        short.append(.init(q: ws.q + row * c.qDim, out: ws.attention + row * c.qDim, keys: keys,
+                                           values: values, rows: n, positions: start + n))
+                        continue
+                    }
+                    Attention.forward(out: ws.attention + row * c.qDim, ldo: c.qDim, q: ws.q + row * c.qDim, ldq: c.qDim,
+                                      keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
+                                      shape: shape, pool: pool)
                 }
-                Attention.forward(out: ws.attention + row * c.qDim, ldo: c.qDim, q: ws.q + row * c.qDim, ldq: c.qDim,
-                                  keys: keys, values: values, ldkv: c.kvDim, rows: n, positions: start + n,
-                                  shape: shape, pool: pool)
+                Attention.forward(short, ldo: c.qDim, ldq: c.qDim, ldkv: c.kvDim, shape: shape, pool: pool)
             }
-            Attention.forward(short, ldo: c.qDim, ldq: c.qDim, ldkv: c.kvDim, shape: shape, pool: pool)
-            let o = lora(l, [.output], x: ws.attention, ldx: c.qDim)
-            Linear.project(ws.attention, rows: T, ldx: c.qDim, into: [.init(layer.output, xn, updates: o[0])], pool: pool)
-            LayerHooks.postNorm(layer.postAttentionNorm, xn, rows: T, config: c)
-            add(x, xn, T * c.dim)
-
-            layer.ffnNorm.withUnsafeBufferPointer {
-                RMSNorm.forward(out: xn, input: x, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
-            }
-            let gateUp = lora(l, [.gate, .up], x: xn, ldx: c.dim)
-            Linear.project(xn, rows: T, ldx: c.dim, into: [
-                .init(layer.gate, ws.gate, updates: gateUp[0]), .init(layer.up, ws.up, updates: gateUp[1]),
-            ], pool: pool)
-            Activation.gated(c.activation, out: ws.gate, gate: ws.gate, up: ws.up, count: T * c.ffnDim)
-            let down = lora(l, [.down], x: ws.gate, ldx: c.ffnDim)
-            Linear.project(ws.gate, rows: T, ldx: c.ffnDim, into: [.init(layer.down, xn, updates: down[0])], pool: pool)
-            LayerHooks.postNorm(layer.postFFNNorm, xn, rows: T, config: c)
-            add(x, xn, T * c.dim)
         }
         for seg in segments { seg.cache.advance(seg.tokens.count) }
 
@@ -229,11 +207,6 @@ public final class LlamaModel: @unchecked Sendable {
             RMSNorm.forward(out: out, input: x, weight: $0.baseAddress!, rows: rows, dim: config.dim, eps: config.normEps)
         }
     }
-
-    @inline(__always)
-    private func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) {
-        for i in 0..<n { x[i] += y[i] }
-    }
 }
 
 /// Activation buffers for one forward call.
@@ -253,43 +226,4 @@ final class Workspace {
     }
 
     func release() { all.deallocate() }
-}
-
-/// The steps where architectures differ, shared by inference and training.
-enum LayerHooks {
-    /// After the q/k/v projections, before RoPE: biases (Qwen 2), then per-head RMSNorm of q
-    /// and k (Qwen 3, Gemma 3).
-    static func queryKey(_ layer: LayerWeights, config c: LlamaConfig, q: UnsafeMutablePointer<Float>,
-                         k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, rows T: Int) {
-        addBias(layer.queryBias, q, rows: T)
-        addBias(layer.keyBias, k, rows: T)
-        addBias(layer.valueBias, v, rows: T)
-        normalizeQueryKey(layer, config: c, q: q, k: k, rows: T)
-    }
-
-    static func normalizeQueryKey(_ layer: LayerWeights, config c: LlamaConfig, q: UnsafeMutablePointer<Float>,
-                                  k: UnsafeMutablePointer<Float>, rows T: Int) {
-        guard let qn = layer.queryNorm, let kn = layer.keyNorm else { return }
-        qn.withUnsafeBufferPointer {
-            RMSNorm.forward(out: q, input: q, weight: $0.baseAddress!, rows: T * c.heads, dim: c.headDim, eps: c.normEps)
-        }
-        kn.withUnsafeBufferPointer {
-            RMSNorm.forward(out: k, input: k, weight: $0.baseAddress!, rows: T * c.kvHeads, dim: c.headDim, eps: c.normEps)
-        }
-    }
-
-    static func addBias(_ bias: [Float]?, _ x: UnsafeMutablePointer<Float>, rows: Int) {
-        guard let bias else { return }
-        bias.withUnsafeBufferPointer { b in
-            for t in 0..<rows { let r = x + t * b.count; for i in 0..<b.count { r[i] += b[i] } }
-        }
-    }
-
-    /// Gemma's RMSNorm of a block's output before it joins the residual (in place).
-    static func postNorm(_ weight: [Float]?, _ x: UnsafeMutablePointer<Float>, rows: Int, config c: LlamaConfig) {
-        guard let weight else { return }
-        weight.withUnsafeBufferPointer {
-            RMSNorm.forward(out: x, input: x, weight: $0.baseAddress!, rows: rows, dim: c.dim, eps: c.normEps)
-        }
-    }
 }

@@ -59,9 +59,7 @@ final class TrainingPassState {
     }
 
     private func norm(_ input: UnsafePointer<Float>, _ weight: [Float], into out: UnsafeMutablePointer<Float>) {
-        weight.withUnsafeBufferPointer {
-            RMSNorm.forward(out: out, input: input, weight: $0.baseAddress!, rows: T, dim: c.dim, eps: c.normEps)
-        }
+        DecoderLayer.norm(input, weight, into: out, rows: T, config: c)
     }
 
     private func normBackward(_ dy: UnsafePointer<Float>, input: UnsafePointer<Float>, _ weight: [Float],
@@ -75,51 +73,24 @@ final class TrainingPassState {
     // MARK: Forward
 
     func forwardLayer(_ l: Int) {
-        let layer = model.weights.layers[l]
-        let x = tape.x(l), q = tape.q(l), k = tape.k(l), v = tape.v(l), att = tape.attention(l), mid = tape.mid(l)
-        norm(x, layer.attentionNorm, into: xn)
-        Linear.project(xn, rows: T, ldx: c.dim, into: [
-            .init(layer.query, q, updates: loraForward(l, .query, input: xn, ld: c.dim)),
-            .init(layer.key, k, updates: loraForward(l, .key, input: xn, ld: c.dim)),
-            .init(layer.value, v, updates: loraForward(l, .value, input: xn, ld: c.dim)),
-        ], pool: pool)
-        LayerHooks.addBias(layer.queryBias, q, rows: T)
-        LayerHooks.addBias(layer.keyBias, k, rows: T)
-        LayerHooks.addBias(layer.valueBias, v, rows: T)
-        if c.queryKeyNorm {
-            tape.qPreNorm(l).update(from: q, count: T * c.qDim)
-            tape.kPreNorm(l).update(from: k, count: T * c.kvDim)
-            LayerHooks.normalizeQueryKey(layer, config: c, q: q, k: k, rows: T)
-        }
+        let q = tape.q(l), k = tape.k(l), v = tape.v(l), att = tape.attention(l)
+        let buffers = DecoderLayer.Buffers(
+            input: tape.x(l), mid: tape.mid(l), output: tape.x(l + 1), normed: xn, q: q, k: k, v: v, attention: att,
+            gate: tape.gate(l), up: tape.up(l), activated: act, blockOut: tmp,
+            qPreNorm: c.queryKeyNorm ? tape.qPreNorm(l) : nil, kPreNorm: c.queryKeyNorm ? tape.kPreNorm(l) : nil,
+            attentionOut: c.postNorms ? tape.attentionOut(l) : nil, ffnOut: c.postNorms ? tape.ffnOut(l) : nil)
         let rope = model.ropes[l], shape = model.attentionShape(l)
-        for seg in segments {
-            let r0 = seg.lowerBound, n = seg.count
-            rope.apply(q + r0 * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: 0)
-            rope.apply(k + r0 * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: 0)
-            Attention.forward(out: att + r0 * c.qDim, ldo: c.qDim, q: q + r0 * c.qDim, ldq: c.qDim,
-                              keys: k + r0 * c.kvDim, values: v + r0 * c.kvDim, ldkv: c.kvDim,
-                              rows: n, positions: n, shape: shape, pool: pool)
+        DecoderLayer.forward(model.weights.layers[l], config: c, rows: T, buffers: buffers, pool: pool,
+                             lora: { projections, input, ld in projections.map { self.loraForward(l, $0, input: input, ld: ld) } }) {
+            for seg in segments {
+                let r0 = seg.lowerBound, n = seg.count
+                rope.apply(q + r0 * c.qDim, rows: n, ld: c.qDim, heads: c.heads, startPosition: 0)
+                rope.apply(k + r0 * c.kvDim, rows: n, ld: c.kvDim, heads: c.kvHeads, startPosition: 0)
+                Attention.forward(out: att + r0 * c.qDim, ldo: c.qDim, q: q + r0 * c.qDim, ldq: c.qDim,
+                                  keys: k + r0 * c.kvDim, values: v + r0 * c.kvDim, ldkv: c.kvDim,
+                                  rows: n, positions: n, shape: shape, pool: pool)
+            }
         }
-        Linear.project(att, rows: T, ldx: c.qDim, into: [
-            .init(layer.output, tmp, updates: loraForward(l, .output, input: att, ld: c.qDim)),
-        ], pool: pool)
-        if c.postNorms { tape.attentionOut(l).update(from: tmp, count: T * c.dim) }
-        LayerHooks.postNorm(layer.postAttentionNorm, tmp, rows: T, config: c)
-        for i in 0..<T * c.dim { mid[i] = x[i] + tmp[i] }
-        norm(mid, layer.ffnNorm, into: xn)
-        let gate = tape.gate(l), up = tape.up(l)
-        Linear.project(xn, rows: T, ldx: c.dim, into: [
-            .init(layer.gate, gate, updates: loraForward(l, .gate, input: xn, ld: c.dim)),
-            .init(layer.up, up, updates: loraForward(l, .up, input: xn, ld: c.dim)),
-        ], pool: pool)
-        Activation.gated(c.activation, out: act, gate: gate, up: up, count: T * c.ffnDim)
-        Linear.project(act, rows: T, ldx: c.ffnDim, into: [
-            .init(layer.down, tmp, updates: loraForward(l, .down, input: act, ld: c.ffnDim)),
-        ], pool: pool)
-        if c.postNorms { tape.ffnOut(l).update(from: tmp, count: T * c.dim) }
-        LayerHooks.postNorm(layer.postFFNNorm, tmp, rows: T, config: c)
-        let next = tape.x(l + 1)
-        for i in 0..<T * c.dim { next[i] = mid[i] + tmp[i] }
     }
 
     /// Where u = drop(x)·Aᵀ of target (l, p) lives in the tape: [T x rank].
