@@ -159,10 +159,20 @@ struct LowRankInput {
     /// Rows per item of a many-row term (one small GEMM each).
     static let blockRows = 32
 
-    /// Computes every pending u in one parallel pass: a block of rows per item for terms with
-    /// many rows (prefill), a row and four ranks per item for a few (decode).
+    /// Multiply-adds below which the caller computes every u itself: a decode step's u for one
+    /// group (three rank-16 targets of a 576-wide input are 28K of them) takes about as long as
+    /// handing work to the pool and waiting for it, and far less when the cores are busy.
+    static let serialWork = 1 << 17
+
+    /// Computes every pending u: on the calling thread when the work is small (decode), else in
+    /// one parallel pass, a block of rows per item for terms with many rows (prefill), a row and
+    /// four ranks per item for a few.
     static func computeAll(_ jobs: [LowRankInput], pool: ThreadPool) {
         if jobs.isEmpty { return }
+        if jobs.allSatisfy({ $0.rows < 8 }) && jobs.reduce(0, { $0 + $1.rows * $1.rank * $1.width }) <= serialWork {
+            for j in jobs { j.computeRows() }
+            return
+        }
         var first: [Int] = []
         var items = 0
         for j in jobs {
@@ -189,18 +199,25 @@ struct LowRankInput {
             }
             let chunks = (j.rank + 3) / 4
             let i = local / chunks, r0 = (local % chunks) * 4
-            let xi = j.x + i * j.ldx
-            if j.halves {
-                let a = j.a.assumingMemoryBound(to: UInt16.self)
-                for r in r0..<min(j.rank, r0 + 4) {
-                    j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, halves: a + r * j.width, j.width)
-                }
-            } else {
-                let a = j.a.assumingMemoryBound(to: Float.self)
-                for r in r0..<min(j.rank, r0 + 4) {
-                    j.u[i * j.rank + r] = j.weight * Kernels.dot(xi, a + r * j.width, j.width)
-                }
-            }
+            j.compute(row: i, ranks: r0..<min(j.rank, r0 + 4))
+        }
+    }
+
+    /// u of every row, rank by rank (a few rows).
+    func computeRows() {
+        for i in 0..<rows { compute(row: i, ranks: 0..<rank) }
+    }
+
+    /// u[i][r] = weight · x_i · A_r for r in `ranks`.
+    @inline(__always)
+    func compute(row i: Int, ranks: Range<Int>) {
+        let xi = x + i * ldx
+        if halves {
+            let a = self.a.assumingMemoryBound(to: UInt16.self)
+            for r in ranks { u[i * rank + r] = weight * Kernels.dot(xi, halves: a + r * width, width) }
+        } else {
+            let a = self.a.assumingMemoryBound(to: Float.self)
+            for r in ranks { u[i * rank + r] = weight * Kernels.dot(xi, a + r * width, width) }
         }
     }
 }
