@@ -105,12 +105,30 @@ public enum Linear {
         var first: [Int] = []
         var panels = 0
         for o in outputs { first.append(panels); panels += o.weight.panelCount }
-        pool.parallelFor(panels) { item, worker in
+        // When the panels do not divide evenly among the threads and are few (a 576-row output
+        // is 9 panels), one thread would work alone at the end. Then each panel is two items,
+        // the first and second half of its columns, and the halves are added afterwards.
+        let threads = pool.threadCount
+        let split = m == 1 && threads > 1 && panels % threads != 0 && panels < 8 * threads && blocks >= 2
+        let middle = blocks / 2
+        let second = split ? pool.scratch(worker: 0, slot: 5, count: panels * PanelMatrix.width) : sums
+        pool.parallelFor(split ? 2 * panels : panels) { job, worker in
+            let item = split ? job >> 1 : job, half = split ? job & 1 : -1
             var oi = 0
             while oi + 1 < outputs.count && first[oi + 1] <= item { oi += 1 }
             let o = outputs[oi], p = item - first[oi]
             let n0 = p * PanelMatrix.width, cols = min(PanelMatrix.width, o.weight.rows - n0)
             let tmp = pool.scratch(worker: worker, slot: 4, count: PanelMatrix.width)
+            if half >= 0 {
+                let range = half == 0 ? 0..<middle : middle..<blocks
+                o.weight.panelDot(p, x: x, blockSums: sums, out: half == 0 ? tmp : second + item * PanelMatrix.width,
+                                  blocks: range)
+                if half == 0 {
+                    let dst = o.out + n0
+                    for j in 0..<cols { dst[j] = tmp[j] }
+                }
+                return
+            }
             for r in 0..<m {
                 o.weight.panelDot(p, x: x + r * ldx, blockSums: sums + r * blocks, out: tmp)
                 for up in o.updates where up.rows.contains(r) {
@@ -118,6 +136,17 @@ public enum Linear {
                 }
                 let dst = o.out + r * o.ldo + n0
                 for j in 0..<cols { dst[j] = tmp[j] }
+            }
+        }
+        guard split else { return }
+        for (oi, o) in outputs.enumerated() {
+            for p in 0..<o.weight.panelCount {
+                let n0 = p * PanelMatrix.width, cols = min(PanelMatrix.width, o.weight.rows - n0)
+                let dst = o.out + n0, add = second + (first[oi] + p) * PanelMatrix.width
+                for j in 0..<cols { dst[j] += add[j] }
+                for up in o.updates where up.rows.contains(0) {
+                    up.add(row: 0, to: dst, n0: n0, ldb: o.weight.rows, cols: cols)
+                }
             }
         }
     }

@@ -68,42 +68,45 @@ extension PanelMatrix {
         }
     }
 
-    /// out[0..<64] = panel p · x, the 64 rows' dot products with x (`cols` floats).
+    /// out[0..<64] = panel p · x, the 64 rows' dot products with x (`cols` floats), over the
+    /// 32-column blocks `blocks` (all by default; the last block may be partial for F32/F16/BF16).
     /// `blockSums[b]` = sum of x[32b ..< 32b+32] (used by `.q4_1`'s minimums).
     func panelDot(_ p: Int, x: UnsafePointer<Float>, blockSums: UnsafePointer<Float>,
-                  out: UnsafeMutablePointer<Float>) {
+                  out: UnsafeMutablePointer<Float>, blocks: Range<Int>? = nil) {
         let base = UnsafeRawPointer(panel(p))
+        let blocks = blocks ?? 0..<(cols + 31) / 32
+        let columns = 32 * blocks.lowerBound..<min(cols, 32 * blocks.upperBound)
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         switch format {
         case .f32:
-            var w = base
-            for k in 0..<cols {
+            var w = base + 256 * columns.lowerBound
+            for k in columns {
                 let xk = SIMD16<Float>(repeating: x[k])
                 a0 = a0.addingProduct(load16(w), xk); a1 = a1.addingProduct(load16(w + 64), xk)
                 a2 = a2.addingProduct(load16(w + 128), xk); a3 = a3.addingProduct(load16(w + 192), xk)
                 w += 256
             }
         case .f16:
-            var w = base
-            for k in 0..<cols {
+            var w = base + 128 * columns.lowerBound
+            for k in columns {
                 let xk = SIMD16<Float>(repeating: x[k])
                 a0 = a0.addingProduct(loadHalf16(w), xk); a1 = a1.addingProduct(loadHalf16(w + 32), xk)
                 a2 = a2.addingProduct(loadHalf16(w + 64), xk); a3 = a3.addingProduct(loadHalf16(w + 96), xk)
                 w += 128
             }
         case .bf16:
-            var w = base
-            for k in 0..<cols {
+            var w = base + 128 * columns.lowerBound
+            for k in columns {
                 let xk = SIMD16<Float>(repeating: x[k])
                 a0 = a0.addingProduct(loadBF16x16(w), xk); a1 = a1.addingProduct(loadBF16x16(w + 32), xk)
                 a2 = a2.addingProduct(loadBF16x16(w + 64), xk); a3 = a3.addingProduct(loadBF16x16(w + 96), xk)
                 w += 128
             }
         case .q4_0, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K:
-            planarPanelDot(base, x: x, out: out)
+            planarPanelDot(base, x: x, out: out, blocks: blocks)
             return
         case .q4_1:
-            for b in 0..<cols / 32 {
+            for b in blocks {
                 let blk = base + b * 1280
                 var t0 = SIMD16<Float>(), t1 = SIMD16<Float>(), t2 = SIMD16<Float>(), t3 = SIMD16<Float>()
                 var nib = blk + 256
@@ -123,7 +126,7 @@ extension PanelMatrix {
                 a3 = a3.addingProduct(loadHalf16(blk + 96), t3).addingProduct(loadHalf16(blk + 224), s)
             }
         case .q8_0:
-            for b in 0..<cols / 32 {
+            for b in blocks {
                 let blk = base + b * 2176
                 var t0 = SIMD16<Float>(), t1 = SIMD16<Float>(), t2 = SIMD16<Float>(), t3 = SIMD16<Float>()
                 var q = blk + 128

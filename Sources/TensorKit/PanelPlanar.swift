@@ -7,10 +7,12 @@
 //   then per block: `scaleBytes` x 64 bytes, byte s of row j at 64s + j
 //           (Q4_K/Q5_K: 6-bit scale, 6-bit min; Q2_K: the two packed scale|min<<4 bytes of
 //            its 16-column halves; Q3_K: the two scales minus 32, Q6_K the two scales, int8)
-//   then the bit planes of the 32 x 64 quantized values q, in this order when present:
-//     nibbles: 32 bytes per column; byte i holds row i (low half) and row i + 32 (high half)
-//     2 bits:  16 bytes per column; byte i holds row 16g + i in bits 2g..2g+1
-//     1 bit:   16 bytes per two columns; byte i holds row 16g + i of column e in bit 4(e % 2) + g
+//   then the bit planes of the 32 x 64 quantized values q, in this order when present. Row j
+//   of a column is its byte lane b = 4(j % 16) + j / 16 in a 64-byte vector, so that read as
+//   16 32-bit lanes, byte k of lanes 0 ..< 16 holds rows 16k ..< 16k + 16:
+//     nibbles: 64 bytes per two columns; byte b holds column 2p (low half) and 2p + 1 (high)
+//     2 bits:  64 bytes per four columns; byte b holds column 4p + i in bits 2i..2i+1
+//     1 bit:   64 bytes per eight columns; byte b holds column 8p + i in bit i
 //   q = nibble | 2-bit << 4 | 1-bit << 4 (with nibbles; Q6_K, Q5 types),
 //   q = 2-bit | 1-bit << 2 (Q3_K, Q2_K).
 // A row's value is A · (q − offset) (+ B), with A and B formed exactly as ggml does:
@@ -34,6 +36,9 @@ struct PlanarLayout {
         default: preconditionFailure("\(format) is not a bit-plane format")
         }
     }
+
+    /// The byte lane of row j (0 ..< 64) in a column's 64 plane positions.
+    static func lane(_ j: Int) -> Int { 4 * (j % 16) + j / 16 }
 
     var headerBytes: Int { 128 * headerFields }
     var planeBytes: Int { (nibbles ? 1024 : 0) + (twoBits ? 512 : 0) + (oneBit ? 256 : 0) }
@@ -67,20 +72,21 @@ extension PanelMatrix {
                         let v = q[i * 32 + e]
                         var high = v
                         var at = planes
+                        let b = PlanarLayout.lane(j)
                         if layout.nibbles {
-                            let byte = at + 32 * e + (j & 31)
+                            let byte = at + 64 * (e / 2) + b
                             let old = byte.load(as: UInt8.self)
-                            byte.storeBytes(of: j < 32 ? (old & 0xF0) | (v & 15) : (old & 0x0F) | (v & 15) << 4, as: UInt8.self)
+                            byte.storeBytes(of: e % 2 == 0 ? (old & 0xF0) | (v & 15) : (old & 0x0F) | (v & 15) << 4, as: UInt8.self)
                             high = v >> 4; at += 1024
                         }
                         if layout.twoBits {
-                            let byte = at + 16 * e + (j & 15)
-                            byte.storeBytes(of: byte.load(as: UInt8.self) | (high & 3) << UInt8(2 * (j / 16)), as: UInt8.self)
+                            let byte = at + 64 * (e / 4) + b
+                            byte.storeBytes(of: byte.load(as: UInt8.self) | (high & 3) << UInt8(2 * (e % 4)), as: UInt8.self)
                             high >>= 2; at += 512
                         }
                         if layout.oneBit {
-                            let byte = at + 16 * (e / 2) + (j & 15)
-                            byte.storeBytes(of: byte.load(as: UInt8.self) | (high & 1) << UInt8(4 * (e % 2) + j / 16), as: UInt8.self)
+                            let byte = at + 64 * (e / 8) + b
+                            byte.storeBytes(of: byte.load(as: UInt8.self) | (high & 1) << UInt8(e % 8), as: UInt8.self)
                         }
                     }
                 }
@@ -196,17 +202,20 @@ extension PanelMatrix {
                 for e in 16 * sb..<16 * sb + 16 {
                     var at = blk + 64 * layout.scaleBytes
                     var q: UInt8 = 0, shift: UInt8 = 0
+                    let lane = PlanarLayout.lane(j)
                     if layout.nibbles {
-                        let byte = at.load(fromByteOffset: 32 * e + (j & 31), as: UInt8.self)
-                        q = j < 32 ? byte & 15 : byte >> 4
+                        let byte = at.load(fromByteOffset: 64 * (e / 2) + lane, as: UInt8.self)
+                        q = e % 2 == 0 ? byte & 15 : byte >> 4
                         shift = 4; at += 1024
                     }
                     if layout.twoBits {
-                        q |= ((at.load(fromByteOffset: 16 * e + (j & 15), as: UInt8.self) >> UInt8(2 * (j / 16))) & 3) << shift
+                        let byte = at.load(fromByteOffset: 64 * (e / 4) + lane, as: UInt8.self)
+                        q |= ((byte >> UInt8(2 * (e % 4))) & 3) << shift
                         shift += 2; at += 512
                     }
                     if layout.oneBit {
-                        q |= ((at.load(fromByteOffset: 16 * (e / 2) + (j & 15), as: UInt8.self) >> UInt8(4 * (e % 2) + j / 16)) & 1) << shift
+                        let byte = at.load(fromByteOffset: 64 * (e / 8) + lane, as: UInt8.self)
+                        q |= ((byte >> UInt8(e % 8)) & 1) << shift
                     }
                     let scaled = a * (Float(q) - offset)
                     dst[b * 32 + e] = hasMin ? scaled + bTerm : scaled
