@@ -15,9 +15,11 @@ public final class AdapterLoader: @unchecked Sendable {
 
     private struct Entry { var adapter: PreparedAdapter; var info: AdapterInfo; var stamp: [UInt64]; var lastUse: UInt64 }
     private struct State { var entries: [AdapterID: Entry] = [:]; var clock: UInt64 = 0; var bytes = 0
-                           var hits = 0; var misses = 0; var reads = 0 }
+                           var hits = 0; var misses = 0; var reads = 0; var reading = 0; var mostReading = 0 }
     private let state = Mutex(State())
     private let inFlight = Mutex<[AdapterID: Task<Loaded, any Error>]>([:])
+    /// The last read started by the async `load`; the next one waits for it.
+    private let readQueue = Mutex<Task<Void, Never>?>(nil)
 
     public init(hub: Hub, config: LlamaConfig, baseModelSHA256: String?, budgetBytes: Int = 256 << 20) {
         self.hub = hub; self.config = config
@@ -49,7 +51,18 @@ public final class AdapterLoader: @unchecked Sendable {
         if let hit = cached(stored) { return hit }
         let (task, first) = inFlight.withLock { map -> (Task<Loaded, any Error>, Bool) in
             if let running = map[stored.id] { return (running, false) }
-            let task = Task.detached { try self.read(stored) }
+            // Reads of different versions take turns: each holds the file and its decoded
+            // values (about three times the prepared size) until it is prepared, and two
+            // cores gain nothing from several at once.
+            let task = readQueue.withLock { tail in
+                let previous = tail
+                let task = Task.detached {
+                    await previous?.value
+                    return try self.read(stored)
+                }
+                tail = Task { _ = await task.result }
+                return task
+            }
             map[stored.id] = task
             return (task, true)
         }
@@ -71,18 +84,17 @@ public final class AdapterLoader: @unchecked Sendable {
     }
 
     private func read(_ stored: StoredAdapter) throws -> Loaded {
-        state.withLock { $0.reads += 1 }
-        let bytes: [UInt8]
-        do {
-            bytes = try readFile(stored.url.path)
-        } catch HubError.io where !FileManager.default.fileExists(atPath: stored.url.path) {
-            throw AdapterStoreError.notFound(stored.id.description)  // deleted since it was resolved
+        state.withLock { s in
+            s.reads += 1
+            s.reading += 1
+            s.mostReading = max(s.mostReading, s.reading)
         }
-        let (adapter, info) = try GraftFile.decode(bytes)
-        if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
-            throw AdapterError.wrongBase("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
-        }
-        let prepared = try PreparedAdapter(adapter, config: config, valuesChecked: true)  // decode rejects non-finite values
+        defer { state.withLock { $0.reading -= 1 } }
+        let (prepared, info) = try prepare(stored)
+        // The file and its decoded Float32 values (about three times the prepared size) are
+        // freed now; hand their pages back rather than leave them to the allocator's arenas,
+        // which otherwise keep each thread's largest load resident beside the cache.
+        releaseFreedMemory()
         state.withLock { s in
             s.clock += 1
             if let old = s.entries[stored.id] { s.bytes -= old.adapter.byteCount }
@@ -97,11 +109,29 @@ public final class AdapterLoader: @unchecked Sendable {
         return Loaded(id: stored.id, adapter: prepared, info: info, cached: false)
     }
 
+    /// Reads, decodes and prepares one version; what it decoded is freed on return.
+    private func prepare(_ stored: StoredAdapter) throws -> (PreparedAdapter, AdapterInfo) {
+        func bytes() throws -> [UInt8] {
+            do {
+                return try readFile(stored.url.path)
+            } catch HubError.io where !FileManager.default.fileExists(atPath: stored.url.path) {
+                throw AdapterStoreError.notFound(stored.id.description)  // deleted since it was resolved
+            }
+        }
+        let (adapter, info) = try GraftFile.decode(try bytes())  // the file's bytes are freed once decoded
+        if let baseModelSHA256, !info.baseModelSHA256.isEmpty, info.baseModelSHA256 != baseModelSHA256 {
+            throw AdapterError.wrongBase("\(stored.id) was made for base model \(info.baseModel) (sha256 \(info.baseModelSHA256.prefix(12))…), not the loaded one (sha256 \(baseModelSHA256.prefix(12))…)")
+        }
+        return (try PreparedAdapter(adapter, config: config, valuesChecked: true), info)  // decode rejects non-finite values
+    }
+
     /// Bytes held by cached adapters.
     public var cachedBytes: Int { state.withLock { $0.bytes } }
     public var cachedCount: Int { state.withLock { $0.entries.count } }
     /// Lookups served from memory, lookups that were not, and files read.
     public var counts: (hits: Int, misses: Int, reads: Int) { state.withLock { ($0.hits, $0.misses, $0.reads) } }
+    /// The most files that were being read and prepared at the same time.
+    public var mostReadsAtOnce: Int { state.withLock { $0.mostReading } }
 }
 
 /// The whole file (or its first `limit` bytes), read straight into an array (no
@@ -129,3 +159,14 @@ func readFile(_ path: String, limit: Int = .max) throws -> [UInt8] {
     }
     return bytes
 }
+
+/// Returns the heap's free pages to the system (glibc's `malloc_trim`, looked up at run time,
+/// so other C libraries simply skip it).
+func releaseFreedMemory() {
+    _ = trimHeap?(0)
+}
+
+private let trimHeap: (@convention(c) (Int) -> Int32)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+}()

@@ -1,4 +1,7 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import TensorKit
 
@@ -10,11 +13,14 @@ import TensorKit
 /// about 2.4e-4 relative error per value at most), which halves what a decode step reads;
 /// `.float32` keeps them exact. A target with a value beyond the half range (|v| > 65504
 /// after the scale) stays Float32 whatever the precision, so no value becomes infinite.
+///
+/// It keeps only the prepared factors, not the `LoRAAdapter` it was made from: `byteCount` is
+/// what it holds, so a cache that budgets prepared adapters by it holds no more than budgeted
+/// (keeping the Float32 source as well tripled a served adapter's memory).
 public final class PreparedAdapter: @unchecked Sendable {  // immutable after init; owns its buffers
     /// How the factors are held.
     public enum Precision: Sendable { case float16, float32 }
 
-    public let adapter: LoRAAdapter
     /// The precision asked for (a target may still be Float32: see `precision(of:)`).
     public let precision: Precision
     /// Unique in this process and never reused, so it can stand for these exact values (e.g.
@@ -33,7 +39,9 @@ public final class PreparedAdapter: @unchecked Sendable {  // immutable after in
         let a: UnsafeMutableRawPointer
         let scaledBT: UnsafeMutableRawPointer
 
-        var byteCount: Int { rank * (inFeatures + outFeatures) * (halves ? 2 : 4) }
+        var aBytes: Int { rank * inFeatures * (halves ? 2 : 4) }
+        var btBytes: Int { rank * outFeatures * (halves ? 2 : 4) }
+        var byteCount: Int { aBytes + btBytes }
     }
 
     /// - Parameter valuesChecked: the values are known to be finite (e.g. the `.graft`
@@ -42,7 +50,6 @@ public final class PreparedAdapter: @unchecked Sendable {  // immutable after in
     public init(_ adapter: LoRAAdapter, config: LlamaConfig, valuesChecked: Bool = false,
                 precision: Precision = .float16) throws {
         try adapter.validate(against: config, checkValues: !valuesChecked)
-        self.adapter = adapter
         self.precision = precision
         var slots = [Slot?](repeating: nil, count: config.layers * Projection.allCases.count)
         let scale = adapter.scale
@@ -55,8 +62,44 @@ public final class PreparedAdapter: @unchecked Sendable {  // immutable after in
                 slots[Self.index(target, config)] = Self.prepare(pair, scale: scale, halves: precision == .float16)
             }
         }
-        self.slots = slots
+        (self.slots, region) = Self.gather(slots)
         serial = Self.serials.add(1, ordering: .relaxed).newValue
+    }
+
+    /// The pages all factors live in, mapped for this adapter alone and unmapped with it.
+    private let region: (base: UnsafeMutableRawPointer, bytes: Int)?
+
+    /// Moves every slot's factors into one anonymous mapping (each array 64-byte aligned) and
+    /// frees the buffers they were prepared in. A served adapter lives for as long as the cache
+    /// keeps it and adapters come and go in any order: as many small heap blocks among the
+    /// request's and the loader's short-lived ones, an evicted adapter left holes the allocator
+    /// kept resident (the daemon grew a fifth past its adapter cache); a mapping of its own
+    /// goes back to the system whole.
+    private static func gather(_ temporary: [Slot?]) -> ([Slot?], (base: UnsafeMutableRawPointer, bytes: Int)?) {
+        func padded(_ n: Int) -> Int { (n + 63) & ~63 }
+        var total = 0
+        for case let s? in temporary { total += padded(s.aBytes) + padded(s.btBytes) }
+        guard total > 0 else { return (temporary, nil) }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let bytes = (total + page - 1) / page * page
+        guard let mapped = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              mapped != MAP_FAILED else {
+            return (temporary, nil)  // keep the heap buffers (freed one by one in deinit)
+        }
+        var offset = 0
+        let moved = temporary.map { slot -> Slot? in
+            guard let s = slot else { return nil }
+            let a = mapped + offset
+            offset += padded(s.aBytes)
+            let bt = mapped + offset
+            offset += padded(s.btBytes)
+            a.copyMemory(from: s.a, byteCount: s.aBytes)
+            bt.copyMemory(from: s.scaledBT, byteCount: s.btBytes)
+            s.a.deallocate()
+            s.scaledBT.deallocate()
+            return Slot(rank: s.rank, inFeatures: s.inFeatures, outFeatures: s.outFeatures, halves: s.halves, a: a, scaledBT: bt)
+        }
+        return (moved, (mapped, bytes))
     }
 
     private static let serials = Atomic<UInt64>(0)
@@ -86,6 +129,10 @@ public final class PreparedAdapter: @unchecked Sendable {  // immutable after in
     }
 
     deinit {
+        if let region {
+            munmap(region.base, region.bytes)
+            return
+        }
         for case let s? in slots {
             s.a.deallocate()
             s.scaledBT.deallocate()
@@ -103,6 +150,21 @@ public final class PreparedAdapter: @unchecked Sendable {  // immutable after in
 
     /// Bytes held.
     public var byteCount: Int { slots.reduce(0) { $0 + ($1?.byteCount ?? 0) } }
+
+    /// Whether `other` holds the same targets with bit-identical factors in the same precision.
+    public func hasSameFactors(as other: PreparedAdapter) -> Bool {
+        guard slots.count == other.slots.count else { return false }
+        for (x, y) in zip(slots, other.slots) {
+            switch (x, y) {
+            case (nil, nil): continue
+            case let (x?, y?):
+                guard x.rank == y.rank, x.inFeatures == y.inFeatures, x.outFeatures == y.outFeatures, x.halves == y.halves,
+                      memcmp(x.a, y.a, x.aBytes) == 0, memcmp(x.scaledBT, y.scaledBT, x.btBytes) == 0 else { return false }
+            default: return false
+            }
+        }
+        return true
+    }
 }
 
 /// The adapters applied to a sequence: a weighted mix (one entry with weight 1 for a plain

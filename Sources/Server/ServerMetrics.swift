@@ -15,6 +15,12 @@ public final class ServerMetrics: Sendable {
     private let cacheBytes: Gauge
     private let prefixCacheBytes: Gauge
     private let residentBytes: Gauge
+    private let residentPeakBytes: Gauge
+    private let kvReservedBytes: Gauge
+    private let adapterCacheBudget: Gauge
+    private let prefixCacheBudget: Gauge
+    private let kvBudget: Gauge
+    private let weightsBytes: Gauge
     private let cacheHits: Counter
     private let cacheMisses: Counter
     private let cacheReads: Counter
@@ -36,6 +42,17 @@ public final class ServerMetrics: Sendable {
         prefixCacheBytes = registry.makeGauge(descriptor: Self.name("graft_prefix_cache", "bytes",
                                                                     "Bytes of prompt keys and values kept for reuse"))
         residentBytes = registry.makeGauge(descriptor: Self.name("process_resident_memory", "bytes", "Resident memory of the daemon"))
+        residentPeakBytes = registry.makeGauge(descriptor: Self.name("process_resident_memory_peak", "bytes",
+                                                                     "Highest resident memory of the daemon since it started"))
+        kvReservedBytes = registry.makeGauge(descriptor: Self.name("graft_kv_reserved", "bytes",
+                                                                   "Key/value memory reserved by the active sequences"))
+        adapterCacheBudget = registry.makeGauge(descriptor: Self.name("graft_adapter_cache_budget", "bytes",
+                                                                      "Configured memory for adapters kept loaded"))
+        prefixCacheBudget = registry.makeGauge(descriptor: Self.name("graft_prefix_cache_budget", "bytes",
+                                                                     "Configured memory for the prefix cache"))
+        kvBudget = registry.makeGauge(descriptor: Self.name("graft_kv_budget", "bytes",
+                                                            "Configured key/value memory for active sequences"))
+        weightsBytes = registry.makeGauge(descriptor: Self.name("graft_model_weights", "bytes", "Bytes of the base model's weights in memory"))
         cacheHits = registry.makeCounter(descriptor: Self.name("graft_adapter_cache_hits", "total", "Adapter lookups served from memory"))
         cacheMisses = registry.makeCounter(descriptor: Self.name("graft_adapter_cache_misses", "total",
                                                                  "Adapter lookups that missed the cache"))
@@ -77,7 +94,13 @@ public final class ServerMetrics: Sendable {
         activeSequences.set(to: Double(s.active))
         cacheBytes.set(to: Double(loader.cachedBytes))
         prefixCacheBytes.set(to: Double(s.prefixCacheBytes))
+        kvReservedBytes.set(to: Double(s.kvReservedBytes))
         if let rss = Self.residentMemory() { residentBytes.set(to: Double(rss)) }
+        if let peak = Self.residentMemory(field: "VmHWM:") { residentPeakBytes.set(to: Double(peak)) }
+        adapterCacheBudget.set(to: Double(loader.budgetBytes))
+        prefixCacheBudget.set(to: Double(engine.limits.prefixCacheBytes))
+        kvBudget.set(to: Double(engine.limits.kvBudgetBytes))
+        weightsBytes.set(to: Double(engine.model.weights.byteCount))
         let counts = loader.counts
         reported.withLock { r in
             cacheHits.increment(by: Int64(counts.hits - r.hits))
@@ -88,10 +111,11 @@ public final class ServerMetrics: Sendable {
         return registry.emitToBuffer()
     }
 
-    /// VmRSS of this process, in bytes.
-    static func residentMemory() -> Int? {
+    /// VmRSS of this process (or another field of /proc/self/status given in kB, such as
+    /// VmHWM, the peak), in bytes.
+    static func residentMemory(field: String = "VmRSS:") -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        for line in status.split(separator: "\n") where line.hasPrefix(field) {
             return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
         }
         return nil

@@ -23,6 +23,38 @@ struct BenchServeOptions: ParsableArguments {
     @Option(name: .customLong("job-requests"), help: "Short requests per phase (--with-job).")
     var jobRequests = 12
 
+    @Option(name: .customLong("zipf-adapters"),
+            help: "With --serve: rank-16 adapters of the many-adapter workload, whose requests draw their adapter Zipf (0: skip it).")
+    var zipfAdapters = 64
+
+    @Option(name: .customLong("zipf-clients"), help: "Clients streaming requests back to back in the many-adapter workload (--serve).")
+    var zipfClients = 8
+
+    @Option(name: .customLong("zipf-exponent"), help: "Exponent s of the Zipf law adapters are drawn from: rank k has weight 1/k^s (--serve).")
+    var zipfExponent = 1.1
+
+    @Option(name: .customLong("zipf-tokens"), help: "Tokens generated per request of the many-adapter workload (--serve).")
+    var zipfTokens = 32
+
+    @Option(name: .customLong("zipf-requests"),
+            help: "Requests each client makes per run of the many-adapter workload (--serve; default: 4 x --serve-requests).")
+    var zipfRequests: Int?
+
+    @Option(name: .customLong("zipf-rounds"),
+            help: "Runs of the many-adapter workload, each on one adapter then on the Zipf-drawn ones (--serve).")
+    var zipfRounds = 1
+
+    @Flag(name: .customLong("zipf-only"), help: "With --serve: run only the many-adapter workload.")
+    var zipfOnly = false
+
+    func validate() throws {
+        guard zipfAdapters >= 0, zipfClients >= 1, zipfTokens >= 1, zipfRounds >= 1, (zipfRequests ?? 1) >= 1,
+              zipfExponent >= 0, zipfExponent.isFinite else {
+            throw ValidationError("--zipf-clients, --zipf-tokens, --zipf-requests and --zipf-rounds must be at least 1, "
+                                  + "--zipf-adapters and --zipf-exponent at least 0")
+        }
+    }
+
     @Option(name: .customLong("job-request-interval"), help: "Seconds between short requests while the job runs (--with-job).")
     var jobRequestInterval = 3.0
 }
@@ -32,6 +64,8 @@ struct StreamSample: Sendable {
     var firstToken: Double
     var gaps: [Double]
     var tokens: Int
+    /// From sending the request to the end of its stream.
+    var total: Double
 }
 
 /// Percentile (0...1) of `values`, by nearest rank.
@@ -68,6 +102,8 @@ extension Bench {
         var prompt_tokens_cached_share: Double
         var daemon_peak_rss_mib: Double
         var rss_8_adapters_over_single: Double
+        /// The many-adapter workload (`--zipf-adapters`), when run.
+        var many_adapters: ZipfReport?
     }
 
     /// Drives a running daemon: 1, 4 and 8 concurrent streams on one adapter and on as many
@@ -75,6 +111,12 @@ extension Bench {
     func runServe() async throws {
         let hub = modelOptions.registryOptions.hub
         let (client, base) = try await runningDaemon()
+        // Before this run made or loaded anything: the base of the memory budget.
+        let rssBefore = try await Self.daemonRSS(client)
+        if serveOptions.zipfOnly {
+            guard serveOptions.zipfAdapters >= 1 else { throw CLIError("--zipf-only needs --zipf-adapters of 1 or more") }
+            return try writeReport(try await runZipf(client, base: base, rssBefore: rssBefore))
+        }
         // Eight rank-16 adapters on every projection, written into the hub the daemon serves.
         let config = try LlamaConfig(gguf: GGUFFile(path: try hub.modelPath(base).path))
         var ids: [String] = []
@@ -116,6 +158,7 @@ extension Bench {
         Terminal.note(String(format: "8 streams / 1 stream: %.2fx; 8 adapters / 1 adapter: %.2fx; prompt tokens from the prefix cache: %d of %d",
                              same8.tokens_per_second / single.tokens_per_second, diff8.tokens_per_second / same8.tokens_per_second,
                              prompts.cached, prompts.total))
+        let zipf = serveOptions.zipfAdapters > 0 ? try await runZipf(client, base: base, rssBefore: rssBefore) : nil
         let report = ServeReport(model: base, tokens_per_request: serveOptions.serveTokens, scenarios: scenarios,
                                  different_over_same_adapter_8: diff8.tokens_per_second / same8.tokens_per_second,
                                  streams8_over_single: same8.tokens_per_second / single.tokens_per_second,
@@ -123,7 +166,8 @@ extension Bench {
                                  prompt_tokens_cached_share: prompts.total > 0 ? Double(prompts.cached) / Double(prompts.total) : 0,
                                  daemon_peak_rss_mib: scenarios.map(\.daemon_rss_mib).max() ?? 0,
                                  // against the first scenario (one stream, before any other ran): the smallest base
-                                 rss_8_adapters_over_single: diff8.daemon_rss_mib / scenarios[0].daemon_rss_mib)
+                                 rss_8_adapters_over_single: diff8.daemon_rss_mib / scenarios[0].daemon_rss_mib,
+                                 many_adapters: zipf)
         try writeReport(report)
     }
 
@@ -204,8 +248,9 @@ extension Bench {
     /// The chat every stream sends.
     static let streamMessages = [["role": "user", "content": "Write a short story about a lighthouse keeper."]]
 
-    private static func timedStream(_ client: DaemonClient, model: String, tokens: Int, seed: Int) async throws -> StreamSample {
-        let body: [String: Any] = ["model": model, "messages": streamMessages,
+    static func timedStream(_ client: DaemonClient, model: String, tokens: Int, seed: Int,
+                            messages: [[String: String]] = streamMessages) async throws -> StreamSample {
+        let body: [String: Any] = ["model": model, "messages": messages,
                                    "max_tokens": tokens, "temperature": 0.8, "seed": seed, "ignore_eos": true, "stream": true,
                                    "stream_options": ["include_usage": true]]
         let start = Date()
@@ -221,7 +266,8 @@ extension Bench {
             if first == nil { first = now.timeIntervalSince(start) } else { gaps.append(now.timeIntervalSince(last)) }
             last = now
         }
-        return StreamSample(firstToken: first ?? Date().timeIntervalSince(start), gaps: gaps, tokens: count)
+        let end = Date().timeIntervalSince(start)
+        return StreamSample(firstToken: first ?? end, gaps: gaps, tokens: count, total: end)
     }
 
     /// Requests per second for 4-token completions from 8 clients.
@@ -253,7 +299,7 @@ extension Bench {
     }
 
     /// The sum of a metric's samples over all its labels.
-    private static func metricSum(_ client: DaemonClient, _ name: String) async throws -> Double {
+    static func metricSum(_ client: DaemonClient, _ name: String) async throws -> Double {
         let text = try await client.text("/metrics")
         var sum = 0.0
         for line in text.split(separator: "\n") where line.hasPrefix(name + " ") || line.hasPrefix(name + "{") {

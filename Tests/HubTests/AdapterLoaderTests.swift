@@ -53,7 +53,6 @@ struct AdapterLoaderTests {
             let loader = Self.loader(hub)
             // A sequence resolves its adapter once and keeps it.
             let inFlight = try loader.load(adapterID("acme/support"))
-            let snapshot = inFlight.adapter.adapter
 
             try hub.publishAdapter(F.graft(seed: 2), tenant: "acme", name: "support")
             let newer = try loader.load(adapterID("acme/support"))
@@ -63,9 +62,7 @@ struct AdapterLoaderTests {
             #expect(F.holds(newer, seed: 2))
 
             #expect(inFlight.id.version == 1)
-            let unchanged = inFlight.adapter.adapter == snapshot
-            #expect(unchanged)
-            #expect(F.holds(inFlight, seed: 1))
+            #expect(F.holds(inFlight, seed: 1))  // unchanged
             let old = try loader.load(adapterID("acme/support@1"))
             #expect(old.cached)
             #expect(old.adapter === inFlight.adapter)

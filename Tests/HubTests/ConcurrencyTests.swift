@@ -30,6 +30,24 @@ struct ConcurrencyTests {
         #expect(loaded.filter { !$0.cached }.count == 1)
     }
 
+    @Test("concurrent loads of different uncached adapters are read one after another, each its own")
+    func differentAdaptersReadInTurn() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("graft-turns-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let hub = Hub(root: dir)
+        for i in 0..<8 { try hub.publishAdapter(F.graft(seed: UInt64(i + 1), name: "a\(i)"), tenant: "acme", name: "a\(i)") }
+        let loader = AdapterLoader(hub: hub, config: F.config, baseModelSHA256: F.baseSHA)
+        let loaded = try await withThrowingTaskGroup(of: (Int, AdapterLoader.Loaded).self) { group in
+            for i in 0..<8 { group.addTask { (i, try await loader.load(adapterID("acme/a\(i)"))) } }
+            var all: [(Int, AdapterLoader.Loaded)] = []
+            for try await l in group { all.append(l) }
+            return all
+        }
+        #expect(loader.counts.reads == 8)
+        #expect(loader.mostReadsAtOnce == 1)
+        #expect(loaded.allSatisfy { F.holds($0.1, seed: UInt64($0.0 + 1)) && !$0.1.cached })
+    }
+
     @Test("two deletes of the same version: one deletes it, the other finds it gone (not an I/O error)")
     func doubleDelete() throws {
         try withTemporaryHub { hub in

@@ -97,6 +97,36 @@ struct LoRATests {
         #expect(throws: AdapterError.self) { try PreparedAdapter(deep, config: model.config) }
     }
 
+    @Test("a prepared adapter keeps only its factors: the adapter's own arrays are not retained")
+    func preparedKeepsNoSource() throws {
+        let model = try TinyModel.model()
+        let c = model.config
+        let target = LoRATarget(layer: 0, projection: .query)
+        let (out, inF) = c.shape(of: .query)
+        var a = (0..<4 * inF).map { Float($0 % 7) * 0.01 }
+        let b = (0..<out * 4).map { Float($0 % 5) * 0.02 }
+        func prepare(_ a: [Float]) throws -> PreparedAdapter {
+            try PreparedAdapter(LoRAAdapter(rank: 4, alpha: 8, pairs: [target: LoRAPair(rank: 4, inFeatures: inF, outFeatures: out,
+                                                                                            a: a, b: b)]), config: c)
+        }
+        let prepared = try prepare(a)
+        // If anything still shared `a`'s storage, writing to it would copy it to a new address.
+        let before = a.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        a[0] += 1
+        let after = a.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) }
+        #expect(before == after)
+        #expect(prepared.byteCount == 4 * (inF + out) * 2)
+        // The factors themselves: equal to a fresh preparation of the same values, not of others.
+        a[0] -= 1
+        #expect(prepared.hasSameFactors(as: try prepare(a)))
+        a[1] += 0.5
+        #expect(!prepared.hasSameFactors(as: try prepare(a)))
+        let exact = try PreparedAdapter(LoRAAdapter(rank: 4, alpha: 8, pairs: [target: LoRAPair(
+            rank: 4, inFeatures: inF, outFeatures: out, a: a, b: b)]), config: c, precision: .float32)
+        let half = try prepare(a)
+        #expect(!half.hasSameFactors(as: exact))
+    }
+
     @Test("HF to GGUF row order interleaves each head's halves, and back")
     func permutation() {
         // Two heads of dimension 4, width 1: HF rows [h0: a b c d, h1: e f g h].

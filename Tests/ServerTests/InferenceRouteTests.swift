@@ -194,6 +194,18 @@ struct InferenceRouteTests {
             #expect(metrics.contains("graft_time_to_first_token_seconds_bucket"))
             #expect(metrics.contains("graft_tokens_generated_total{tenant=\"default\"}"))
             #expect(metrics.contains("graft_adapter_loads_total 1"))
+            // Memory: the peak is at least the current resident size; the budgets are the configured ones.
+            func value(_ name: String) -> Double? {
+                metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            }
+            let rss = try #require(value("process_resident_memory_bytes"))
+            let peak = try #require(value("process_resident_memory_peak_bytes"))
+            #expect(rss > 0 && peak >= rss)
+            #expect(value("graft_adapter_cache_budget_bytes") == Double(512 << 20))
+            #expect(value("graft_prefix_cache_budget_bytes") == Double(EngineLimits().prefixCacheBytes))
+            #expect(value("graft_kv_budget_bytes") == Double(EngineLimits().kvBudgetBytes))
+            #expect(value("graft_kv_reserved_bytes") == 0)
+            #expect((value("graft_model_weights_bytes") ?? 0) > 0)
         }
     }
 }
